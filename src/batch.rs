@@ -1,0 +1,72 @@
+//! One pass (`thumbgen process`): everything pending in the folders, then exit.
+//!
+//! For cron jobs and CI: a progress bar on a terminal, a summary at the end, and an exit code a
+//! script can act on — 0 when every input became thumbnails or was rejected with a reason,
+//! 1 when some failed for a passing reason (they stay in place for the next run).
+
+use crate::app::App;
+use crate::config::Config;
+use crate::signals::{self, Signal};
+use crate::watch::all_inputs;
+use crate::worker::Retries;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use tokio::sync::broadcast;
+
+/// Attempts per input before `process` leaves it for the next run.
+const ATTEMPTS: u32 = 3;
+
+pub async fn process(config: Config) -> Result<bool, String> {
+    let mut signals = signals::listen()?;
+    let app = App::new(config)?;
+    let (shutdown, _) = broadcast::channel::<()>(4);
+    let workers = app.start_pipeline(Retries::UpTo(ATTEMPTS)).await?;
+    let jobs = all_inputs(&app.folders);
+    let total = jobs.len();
+    for job in jobs {
+        app.queue.push(job);
+    }
+    let handles = workers.spawn(app.config.worker_count(), &shutdown);
+
+    let bar = indicatif::ProgressBar::new(total as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} inputs  {elapsed_precise}  {msg}")
+            .expect("valid template"),
+    );
+    let started = Instant::now();
+    let mut interrupted = false;
+    while !workers.all_done() {
+        tokio::select! {
+            signal = signals.recv() => {
+                if matches!(signal, Some(Signal::Stop) | None) {
+                    interrupted = true;
+                    break;
+                }
+            }
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+        let tally = &workers.tally;
+        bar.set_position(tally.inputs.load(Ordering::Relaxed).min(total) as u64);
+        bar.set_message(format!("{} thumbnails", tally.thumbnails.load(Ordering::Relaxed)));
+    }
+    bar.finish_and_clear();
+    let _ = shutdown.send(());
+    app.queue.close();
+    for handle in handles {
+        let _ = handle.await;
+    }
+
+    let tally = &workers.tally;
+    let failed = tally.failed.load(Ordering::Relaxed);
+    println!(
+        "thumbgen process: {} inputs in {:.1} s — {} thumbnails written, {} rejected (see {}), {} left for a later run{}",
+        tally.inputs.load(Ordering::Relaxed),
+        started.elapsed().as_secs_f64(),
+        tally.thumbnails.load(Ordering::Relaxed),
+        tally.rejected.load(Ordering::Relaxed),
+        app.folders.rejected.display(),
+        failed,
+        if interrupted { " (interrupted)" } else { "" },
+    );
+    Ok(failed == 0 && !interrupted)
+}

@@ -1,0 +1,213 @@
+//! Compose: place the cut-out on a canvas — plain colour or a background photo.
+//!
+//! The cut-out is resized once per preset in premultiplied alpha (no dark fringes from
+//! transparent pixels' colour bleeding in) and then blended onto each canvas with the
+//! premultiplied "over" operator. A fully transparent pixel adds exactly nothing, so the white
+//! canvas stays exactly 255 wherever there is no product.
+
+use crate::cutout::Cutout;
+use crate::preset::{Anchor, Preset};
+use fast_image_resize as fr;
+use image::{RgbImage, RgbaImage};
+
+/// The product resized for one preset, premultiplied, with its place on the canvas.
+pub struct Placed {
+    premultiplied: RgbaImage,
+    x: u32,
+    y: u32,
+    shadow: Option<Shadow>,
+}
+
+/// A soft drop shadow: blurred alpha, already offset to canvas coordinates.
+struct Shadow {
+    alpha: Vec<u8>,
+    x: i64,
+    y: i64,
+    w: u32,
+    h: u32,
+}
+
+/// Shadow look: opacity, blur radius and drop as fractions of the canvas.
+const SHADOW_OPACITY: f32 = 0.35;
+const SHADOW_BLUR: f32 = 0.012;
+const SHADOW_DROP: f32 = 0.015;
+
+fn lanczos() -> fr::ResizeOptions {
+    fr::ResizeOptions::new().resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Lanczos3))
+}
+
+/// Scales the cut-out so its longer side takes `fill` of the canvas (within the margin) and
+/// positions it by the preset's anchor.
+pub fn place(cutout: &Cutout, preset: &Preset) -> Placed {
+    let (cw, ch) = cutout.image.dimensions();
+    let box_w = (preset.width as f32 * preset.fill).min((preset.width - 2 * preset.margin) as f32);
+    let box_h = (preset.height as f32 * preset.fill).min((preset.height - 2 * preset.margin) as f32);
+    let scale = (box_w / cw as f32).min(box_h / ch as f32);
+    let w = ((cw as f32 * scale).round() as u32).clamp(1, preset.width);
+    let h = ((ch as f32 * scale).round() as u32).clamp(1, preset.height);
+
+    let mut src = fr::images::Image::from_vec_u8(cw, ch, cutout.image.as_raw().clone(), fr::PixelType::U8x4)
+        .expect("buffer matches its dimensions");
+    let mul_div = fr::MulDiv::default();
+    mul_div.multiply_alpha_inplace(&mut src).expect("U8x4 supports alpha");
+    let mut dst = fr::images::Image::new(w, h, fr::PixelType::U8x4);
+    fr::Resizer::new().resize(&src, &mut dst, &lanczos().use_alpha(false)).expect("resize of a valid image");
+    let mut premultiplied = RgbaImage::from_raw(w, h, dst.into_vec()).expect("buffer matches");
+    // Lanczos overshoot may leave colour above its alpha; clamp so "over" never exceeds 255.
+    for p in premultiplied.pixels_mut() {
+        let a = p[3];
+        for c in 0..3 {
+            p[c] = p[c].min(a);
+        }
+    }
+
+    let x = (preset.width - w) / 2;
+    // Top and bottom anchors keep the same gap to their edge that `fill` leaves when centred.
+    let edge_gap = preset.margin.max((preset.height - box_h as u32) / 2);
+    let y = match preset.anchor {
+        Anchor::Center => (preset.height - h) / 2,
+        Anchor::Top => edge_gap,
+        Anchor::Bottom => preset.height - edge_gap - h,
+    };
+    let shadow = preset.shadow.then(|| make_shadow(&premultiplied, x, y, preset));
+    Placed { premultiplied, x, y, shadow }
+}
+
+fn make_shadow(product: &RgbaImage, x: u32, y: u32, preset: &Preset) -> Shadow {
+    let side = preset.width.min(preset.height) as f32;
+    let radius = ((side * SHADOW_BLUR) as usize).max(1);
+    let pad = radius as u32 * 3;
+    let (w, h) = (product.width() + 2 * pad, product.height() + 2 * pad);
+    let mut alpha = vec![0f32; (w * h) as usize];
+    for (px, py, p) in product.enumerate_pixels() {
+        alpha[((py + pad) * w + px + pad) as usize] = p[3] as f32;
+    }
+    // Three box passes approximate a Gaussian.
+    for _ in 0..3 {
+        alpha = crate::remove::refine::box_mean(&alpha, w, h, radius);
+    }
+    let drop = (side * SHADOW_DROP) as i64;
+    Shadow {
+        alpha: alpha.iter().map(|v| (v * SHADOW_OPACITY).round().clamp(0.0, 255.0) as u8).collect(),
+        x: x as i64 - pad as i64,
+        y: y as i64 - pad as i64 + drop,
+        w,
+        h,
+    }
+}
+
+/// A canvas of the preset's size filled with its background colour.
+pub fn plain_canvas(preset: &Preset) -> RgbImage {
+    RgbImage::from_pixel(preset.width, preset.height, image::Rgb(preset.background.0))
+}
+
+/// The background scaled to cover the whole canvas, centre-cropped to its aspect ratio.
+pub fn cover(background: &RgbImage, width: u32, height: u32) -> RgbImage {
+    let (bw, bh) = (background.width() as f64, background.height() as f64);
+    let scale = (width as f64 / bw).max(height as f64 / bh);
+    let (crop_w, crop_h) = (width as f64 / scale, height as f64 / scale);
+    let src =
+        fr::images::ImageRef::new(background.width(), background.height(), background.as_raw(), fr::PixelType::U8x3)
+            .expect("buffer matches its dimensions");
+    let mut dst = fr::images::Image::new(width, height, fr::PixelType::U8x3);
+    let options = lanczos().crop((bw - crop_w) / 2.0, (bh - crop_h) / 2.0, crop_w, crop_h);
+    fr::Resizer::new().resize(&src, &mut dst, &options).expect("resize of a valid image");
+    RgbImage::from_raw(width, height, dst.into_vec()).expect("buffer matches")
+}
+
+/// Draws the shadow (if any) and then the product onto `canvas`.
+pub fn blend(canvas: &mut RgbImage, placed: &Placed) {
+    if let Some(shadow) = &placed.shadow {
+        for sy in 0..shadow.h as i64 {
+            for sx in 0..shadow.w as i64 {
+                let (cx, cy) = (shadow.x + sx, shadow.y + sy);
+                if cx < 0 || cy < 0 || cx >= canvas.width() as i64 || cy >= canvas.height() as i64 {
+                    continue;
+                }
+                let a = shadow.alpha[(sy * shadow.w as i64 + sx) as usize] as u32;
+                if a == 0 {
+                    continue;
+                }
+                let p = canvas.get_pixel_mut(cx as u32, cy as u32);
+                for c in 0..3 {
+                    p[c] = ((p[c] as u32 * (255 - a) + 127) / 255) as u8;
+                }
+            }
+        }
+    }
+    let (w, h) = placed.premultiplied.dimensions();
+    for py in 0..h {
+        for px in 0..w {
+            let s = placed.premultiplied.get_pixel(px, py);
+            let a = s[3] as u32;
+            if a == 0 {
+                continue;
+            }
+            let d = canvas.get_pixel_mut(placed.x + px, placed.y + py);
+            for c in 0..3 {
+                let v = s[c] as u32 + (d[c] as u32 * (255 - a) + 127) / 255;
+                d[c] = v.min(255) as u8;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn red_square(side: u32) -> Cutout {
+        Cutout { image: RgbaImage::from_pixel(side, side / 2, image::Rgba([200, 0, 0, 255])) }
+    }
+
+    #[test]
+    fn product_fills_85_percent_and_is_centred() {
+        let preset = Preset::default();
+        let placed = place(&red_square(400), &preset);
+        assert_eq!(placed.premultiplied.dimensions(), (1020, 510));
+        assert_eq!((placed.x, placed.y), (90, 345));
+    }
+
+    #[test]
+    fn white_stays_exactly_white_around_the_product() {
+        let preset = Preset::default();
+        let mut canvas = plain_canvas(&preset);
+        let mut cut = red_square(300);
+        for x in 0..300 {
+            cut.image.put_pixel(x, 0, image::Rgba([0, 0, 0, 0])); // transparent row with black colour
+        }
+        blend(&mut canvas, &place(&cut, &preset));
+        assert_eq!(canvas.get_pixel(10, 10).0, [255, 255, 255]);
+        assert_eq!(canvas.get_pixel(600, 600).0, [200, 0, 0]);
+        let edge_row = canvas.get_pixel(600, 343).0;
+        assert!(edge_row[1] > 100, "transparent black must not darken the edge: {edge_row:?}");
+    }
+
+    #[test]
+    fn bottom_anchor_rests_on_the_margin() {
+        let preset = Preset { anchor: Anchor::Bottom, ..Preset::default() };
+        let placed = place(&red_square(400), &preset);
+        assert_eq!(placed.y + 510, 1200 - 90);
+    }
+
+    #[test]
+    fn cover_fills_the_canvas_from_a_wide_background() {
+        let bg =
+            RgbImage::from_fn(400, 100, |x, _| if x < 200 { image::Rgb([0, 0, 255]) } else { image::Rgb([0, 255, 0]) });
+        let out = cover(&bg, 100, 100);
+        assert_eq!(out.dimensions(), (100, 100));
+        assert_eq!(out.get_pixel(5, 50).0, [0, 0, 255]);
+        assert_eq!(out.get_pixel(95, 50).0, [0, 255, 0]);
+    }
+
+    #[test]
+    fn shadow_darkens_below_the_product() {
+        let preset = Preset { shadow: true, ..Preset::default() };
+        let mut canvas = plain_canvas(&preset);
+        let placed = place(&red_square(400), &preset);
+        blend(&mut canvas, &placed);
+        let below = canvas.get_pixel(600, placed.y + 510 + 5);
+        assert!(below[0] < 250, "{below:?}");
+        assert_eq!(canvas.get_pixel(5, 5).0, [255, 255, 255]);
+    }
+}

@@ -1,0 +1,404 @@
+//! Effective configuration: built-in defaults < TOML file < `.env` < environment < command-line flags.
+//!
+//! Every setting has one TOML key and one environment variable, the key in upper case; the
+//! environment names are the ones the Python prototype used, so its `.env` files keep working.
+
+mod values;
+
+pub use values::{ByteSize, Flag, Seconds, Secret, Text};
+
+use crate::preset::Preset;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Every environment variable thumbgen reads; nothing else in the environment is looked at.
+pub const ENV_KEYS: &[&str] = &[
+    "BASE_PATH",
+    "UPLOAD_PATH",
+    "BACKGROUND_PATH",
+    "OUTPUT_PATH",
+    "REJECTED_PATH",
+    "LOG_PATH",
+    "STATE_PATH",
+    "LOG_LEVEL",
+    "LOG_FORMAT",
+    "MAX_FILE_SIZE",
+    "ALLOWED_FORMATS",
+    "MAX_PIXELS",
+    "WORKERS",
+    "QUEUE_CAPACITY",
+    "WATCH_MODE",
+    "POLL_INTERVAL",
+    "RESCAN_INTERVAL",
+    "DELETE_ORPHANS",
+    "CACHE_ENABLED",
+    "CACHE_TTL",
+    "REMOVAL_ENGINE",
+    "GRADIO_API_URL",
+    "GRADIO_API_NAME",
+    "GRADIO_TIMEOUT",
+    "GRADIO_RETRY_ATTEMPTS",
+    "GRADIO_FALLBACK_ENABLED",
+    "HF_TOKEN",
+    "GRADIO_TOKEN",
+    "GRADIO_USERNAME",
+    "GRADIO_PASSWORD",
+    "MAX_CONCURRENT_REQUESTS",
+    "HTTP_ADDR",
+    "PORT",
+    "METRICS_ENABLED",
+    "HEALTH_CHECK_ENABLED",
+    "LOG_REQUESTS",
+    "SHUTDOWN_TIMEOUT",
+];
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Folder that relative paths below are resolved against.
+    pub base_path: PathBuf,
+    pub upload_path: PathBuf,
+    pub background_path: PathBuf,
+    pub output_path: PathBuf,
+    pub rejected_path: PathBuf,
+    pub log_path: PathBuf,
+    pub state_path: PathBuf,
+
+    pub log_level: LogLevel,
+    pub log_format: LogFormat,
+
+    pub max_file_size: ByteSize,
+    #[serde(deserialize_with = "values::list_of_words")]
+    pub allowed_formats: Vec<String>,
+    pub max_pixels: u64,
+
+    /// Jobs processed at once; 0 means one per CPU core.
+    pub workers: usize,
+    pub queue_capacity: usize,
+    pub watch_mode: WatchMode,
+    pub poll_interval: Seconds,
+    pub rescan_interval: Seconds,
+    pub delete_orphans: Flag,
+
+    pub cache_enabled: Flag,
+    pub cache_ttl: Seconds,
+
+    pub removal_engine: EngineChoice,
+    pub gradio_api_url: Option<Text>,
+    pub gradio_api_name: Option<Text>,
+    pub gradio_timeout: Seconds,
+    pub gradio_retry_attempts: u32,
+    pub gradio_fallback_enabled: Flag,
+    pub hf_token: Option<Secret>,
+    pub gradio_token: Option<Secret>,
+    pub gradio_username: Option<Text>,
+    pub gradio_password: Option<Secret>,
+    pub max_concurrent_requests: usize,
+
+    pub http_addr: Text,
+    pub port: Option<u16>,
+    pub metrics_enabled: Flag,
+    pub health_check_enabled: Flag,
+    pub log_requests: Flag,
+    pub shutdown_timeout: Seconds,
+
+    /// The main output preset (`P.jpg`, `P__B.jpg`).
+    pub preset: Preset,
+    /// More presets; each adds `__<name>` to its file names.
+    pub extra_presets: Vec<Preset>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            base_path: ".".into(),
+            upload_path: "produtos".into(),
+            background_path: "backgrounds".into(),
+            output_path: "thumbnails-prontas".into(),
+            rejected_path: "rejeitados".into(),
+            log_path: "logs".into(),
+            state_path: ".thumbgen".into(),
+            log_level: LogLevel::Info,
+            log_format: LogFormat::Text,
+            max_file_size: ByteSize(10 * 1024 * 1024),
+            allowed_formats: vec!["jpeg".into(), "png".into(), "webp".into()],
+            max_pixels: 50_000_000,
+            workers: 0,
+            queue_capacity: 10_000,
+            watch_mode: WatchMode::Auto,
+            poll_interval: Seconds::secs(2),
+            rescan_interval: Seconds::secs(300),
+            delete_orphans: Flag(false),
+            cache_enabled: Flag(true),
+            cache_ttl: Seconds::secs(7 * 86400),
+            removal_engine: EngineChoice::Auto,
+            gradio_api_url: None,
+            gradio_api_name: None,
+            gradio_timeout: Seconds::secs(120),
+            gradio_retry_attempts: 3,
+            gradio_fallback_enabled: Flag(false),
+            hf_token: None,
+            gradio_token: None,
+            gradio_username: None,
+            gradio_password: None,
+            max_concurrent_requests: 2,
+            http_addr: Text("127.0.0.1:8501".into()),
+            port: None,
+            metrics_enabled: Flag(true),
+            health_check_enabled: Flag(true),
+            log_requests: Flag(false),
+            shutdown_timeout: Seconds::secs(30),
+            preset: Preset::default(),
+            extra_presets: Vec::new(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    #[serde(alias = "TRACE")]
+    Trace,
+    #[serde(alias = "DEBUG")]
+    Debug,
+    #[serde(alias = "INFO")]
+    Info,
+    #[serde(alias = "WARN", alias = "warning", alias = "WARNING")]
+    Warn,
+    #[serde(alias = "ERROR", alias = "critical", alias = "CRITICAL")]
+    Error,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Trace => "trace",
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        }
+    }
+}
+
+/// How the console log looks; the file log is always JSON lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WatchMode {
+    /// inotify, falling back to polling when the kernel refuses a watch.
+    Auto,
+    Inotify,
+    /// Periodic listing: for NFS/SMB/Docker Desktop mounts where file events never arrive.
+    Poll,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineChoice {
+    /// `gradio` when `GRADIO_API_URL` is set, else `local`.
+    Auto,
+    Local,
+    Gradio,
+}
+
+/// Where configuration comes from, as given on the command line.
+#[derive(Clone, Debug, Default)]
+pub struct Sources {
+    /// `--config FILE`; without it `config/thumbgen.toml` is read when present.
+    pub config_file: Option<PathBuf>,
+    /// `--base-dir DIR`.
+    pub base_dir: Option<PathBuf>,
+    /// `--log-level LEVEL`.
+    pub log_level: Option<String>,
+}
+
+/// The default TOML file, read when `--config` is not given and the file exists.
+pub const DEFAULT_CONFIG_FILE: &str = "config/thumbgen.toml";
+
+impl Config {
+    /// Builds the effective configuration and checks it; the error names the offending key.
+    pub fn load(sources: &Sources) -> Result<Config, String> {
+        // `.env` fills only variables the environment does not already set.
+        let _ = dotenvy::from_path(".env");
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match &sources.config_file {
+            Some(file) if !file.is_file() => return Err(format!("config file {} does not exist", file.display())),
+            Some(file) => figment = figment.merge(Toml::file_exact(file)),
+            None if Path::new(DEFAULT_CONFIG_FILE).is_file() => {
+                figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE))
+            }
+            None => {}
+        }
+        figment = figment.merge(Env::raw().only(ENV_KEYS));
+        if let Some(dir) = &sources.base_dir {
+            figment = figment.merge(("base_path", dir));
+        }
+        if let Some(level) = &sources.log_level {
+            figment = figment.merge(("log_level", level));
+        }
+        let config: Config = figment.extract().map_err(describe_figment_error)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        for format in &self.allowed_formats {
+            if crate::validate::InputFormat::from_name(format).is_none() {
+                return Err(format!(
+                    "allowed_formats (ALLOWED_FORMATS): `{format}` is not supported; accepted values: jpeg, jpg, png, webp"
+                ));
+            }
+        }
+        if self.allowed_formats.is_empty() {
+            return Err("allowed_formats (ALLOWED_FORMATS) is empty; accepted values: jpeg, png, webp".into());
+        }
+        if self.max_file_size.0 == 0 {
+            return Err("max_file_size (MAX_FILE_SIZE) must be greater than 0".into());
+        }
+        if self.max_pixels < 1 {
+            return Err("max_pixels (MAX_PIXELS) must be at least 1".into());
+        }
+        if self.queue_capacity < 1 {
+            return Err("queue_capacity (QUEUE_CAPACITY) must be at least 1".into());
+        }
+        if self.max_concurrent_requests < 1 {
+            return Err("max_concurrent_requests (MAX_CONCURRENT_REQUESTS) must be at least 1".into());
+        }
+        if self.poll_interval.0.is_zero() {
+            return Err("poll_interval (POLL_INTERVAL) must be greater than 0".into());
+        }
+        self.http_socket_addr()?;
+        self.preset.validate("preset")?;
+        let mut names = std::collections::HashSet::new();
+        for (i, preset) in self.extra_presets.iter().enumerate() {
+            let key = format!("extra_presets[{i}]");
+            preset.validate(&key)?;
+            if !crate::naming::is_plain_suffix(&preset.name) {
+                return Err(format!(
+                    "{key}.name `{}` must be non-empty and use only letters, digits and `-`",
+                    preset.name
+                ));
+            }
+            if !names.insert(preset.name.clone()) {
+                return Err(format!("{key}.name `{}` is used twice", preset.name));
+            }
+        }
+        if self.engine() == EngineChoice::Gradio && self.gradio_api_url.is_none() {
+            return Err(
+                "removal_engine (REMOVAL_ENGINE) is `gradio` but gradio_api_url (GRADIO_API_URL) is not set".into()
+            );
+        }
+        Ok(())
+    }
+
+    /// The engine that makes cut-outs: `auto` resolves to gradio when a URL is configured.
+    pub fn engine(&self) -> EngineChoice {
+        match (self.removal_engine, &self.gradio_api_url) {
+            (EngineChoice::Auto, Some(url)) if !url.0.trim().is_empty() => EngineChoice::Gradio,
+            (EngineChoice::Auto, _) => EngineChoice::Local,
+            (choice, _) => choice,
+        }
+    }
+
+    /// `HTTP_ADDR` with `PORT`, when set, replacing its port.
+    pub fn http_socket_addr(&self) -> Result<SocketAddr, String> {
+        let mut addr: SocketAddr = self.http_addr.0.trim().parse().map_err(|_| {
+            format!(
+                "http_addr (HTTP_ADDR) `{}` is not an address such as 127.0.0.1:8501 or 0.0.0.0:8501",
+                self.http_addr.0
+            )
+        })?;
+        if let Some(port) = self.port {
+            addr.set_port(port);
+        }
+        Ok(addr)
+    }
+
+    /// Number of concurrent jobs.
+    pub fn worker_count(&self) -> usize {
+        if self.workers > 0 {
+            self.workers
+        } else {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        }
+    }
+
+    /// Resolves a configured folder against `base_path` (absolute paths stay as they are).
+    pub fn resolve(&self, folder: &Path) -> PathBuf {
+        self.base_path.join(folder)
+    }
+
+    /// The configuration as TOML, secrets masked: what `thumbgen config` prints.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
+    }
+}
+
+/// Turns figment's error into one line that names the key, the value's source and what is accepted.
+fn describe_figment_error(error: figment::Error) -> String {
+    error
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            let env = key.to_ascii_uppercase();
+            let origin = e.metadata.as_ref().map(|m| format!(" (from {})", m.name)).unwrap_or_default();
+            if key.is_empty() {
+                format!("invalid configuration{origin}: {}", e.kind)
+            } else {
+                format!("invalid value for {key} ({env}){origin}: {}", e.kind)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_match_the_contract() {
+        let c = Config::default();
+        c.validate().unwrap();
+        assert_eq!(c.http_socket_addr().unwrap().to_string(), "127.0.0.1:8501");
+        assert_eq!(c.engine(), EngineChoice::Local);
+        assert_eq!(c.max_file_size.0, 10 * 1024 * 1024);
+    }
+
+    #[test]
+    fn port_overrides_the_address_port() {
+        let c = Config { port: Some(9000), ..Config::default() };
+        assert_eq!(c.http_socket_addr().unwrap().port(), 9000);
+    }
+
+    #[test]
+    fn a_gradio_url_selects_the_gradio_engine() {
+        let c = Config { gradio_api_url: Some(Text("http://127.0.0.1:7860".into())), ..Config::default() };
+        assert_eq!(c.engine(), EngineChoice::Gradio);
+    }
+
+    #[test]
+    fn printed_configuration_masks_secrets() {
+        let c = Config { hf_token: Some(serde_json::from_str("\"hf_secret_value\"").unwrap()), ..Config::default() };
+        let text = c.to_toml();
+        assert!(!text.contains("hf_secret_value"));
+        assert!(text.contains("hf_token = \"***\""));
+    }
+
+    #[test]
+    fn bad_formats_are_refused_with_the_accepted_list() {
+        let c = Config { allowed_formats: vec!["gif".into()], ..Config::default() };
+        let err = c.validate().unwrap_err();
+        assert!(err.contains("ALLOWED_FORMATS") && err.contains("jpeg"), "{err}");
+    }
+}

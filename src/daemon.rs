@@ -1,0 +1,133 @@
+//! The daemon (`thumbgen run`): HTTP first (a taken port fails the start at once, and liveness
+//! answers while the model loads), then the engine, the workers and the watcher; then it waits
+//! for signals. Stopping is a broadcast every task listens to; jobs in flight get
+//! `SHUTDOWN_TIMEOUT` to finish.
+
+use crate::app::App;
+use crate::config::{Config, Sources};
+use crate::health::{sample_resources, Health, Resources};
+use crate::http::{router, Endpoints};
+use crate::logging::Logging;
+use crate::signals::{self, Signal};
+use crate::watch::{Watch, WatchSettings};
+use crate::worker::Retries;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::broadcast;
+use tracing::{error, info, warn};
+
+/// A pipeline with waiting work and no finished job for this long is reported stuck.
+const STUCK_AFTER: Duration = Duration::from_secs(600);
+
+pub async fn run(config: Config, sources: Sources, logging: Logging) -> Result<(), String> {
+    let mut signals = signals::listen()?;
+    let app = App::new(config)?;
+    let config = &app.config;
+    let (shutdown, _) = broadcast::channel::<()>(4);
+
+    let resources = Arc::new(Mutex::new(Resources::default()));
+    let health = Arc::new(Health {
+        status: app.status.clone(),
+        folders: app.folders.clone(),
+        queue: app.queue.clone(),
+        resources: resources.clone(),
+        engine: app.engine_label(),
+        stuck_after: STUCK_AFTER.max(config.gradio_timeout.0 * 2),
+    });
+    let addr = config.http_socket_addr()?;
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        format!("cannot listen on {addr}: {e}. Set HTTP_ADDR (or PORT) to a free address, e.g. PORT=8502.")
+    })?;
+    let endpoints = Endpoints {
+        health: config.health_check_enabled.0,
+        metrics: config.metrics_enabled.0,
+        log_requests: config.log_requests.0,
+    };
+    let routes = router(health, app.metrics.clone(), endpoints);
+    let mut http_stop = shutdown.subscribe();
+    let http = tokio::spawn(async move {
+        let stopped = async move {
+            let _ = http_stop.recv().await;
+        };
+        if let Err(e) = axum::serve(listener, routes).with_graceful_shutdown(stopped).await {
+            error!("HTTP server failed: {e}");
+        }
+    });
+    tokio::spawn(sample_resources(resources, shutdown.subscribe()));
+    info!(%addr, "serving /health, /health/live, /health/ready and /metrics");
+
+    let workers = app.start_pipeline(Retries::Forever).await?;
+    let handles = workers.spawn(config.worker_count(), &shutdown);
+    let watch = Watch::new(
+        app.folders.clone(),
+        app.queue.clone(),
+        app.metrics.clone(),
+        app.status.clone(),
+        WatchSettings {
+            mode: config.watch_mode,
+            poll_interval: config.poll_interval.0,
+            rescan_interval: config.rescan_interval.0,
+        },
+    );
+    tokio::spawn(watch.run(shutdown.subscribe()));
+    info!(
+        version = env!("CARGO_PKG_VERSION"),
+        engine = app.engine_label(),
+        workers = config.worker_count(),
+        base = %config.base_path.display(),
+        "thumbgen started"
+    );
+
+    while let Some(Signal::Reload) = signals.recv().await {
+        reload(&sources, config, &logging, &app);
+    }
+
+    let in_flight = app.metrics.jobs_in_flight.get();
+    info!(in_flight, "stopping: finishing jobs in flight (at most {:?})", config.shutdown_timeout.0);
+    app.status.set_shutting_down();
+    let _ = shutdown.send(());
+    app.queue.close();
+    let finish = async {
+        for handle in handles {
+            let _ = handle.await;
+        }
+    };
+    tokio::select! {
+        _ = tokio::time::timeout(config.shutdown_timeout.0, finish) => {}
+        _ = signals.recv() => warn!("second stop signal: exiting without waiting"),
+    }
+    if app.metrics.jobs_in_flight.get() > 0 {
+        warn!("jobs still running at exit are redone on the next start; no partial output is left");
+    }
+    let _ = http.await;
+    info!("thumbgen stopped");
+    Ok(())
+}
+
+/// SIGHUP: read the configuration again. The log level changes at once; everything else needs a
+/// restart, and the log says which keys changed.
+fn reload(sources: &Sources, running: &Config, logging: &Logging, app: &App) {
+    match Config::load(sources) {
+        Err(e) => error!("configuration reload failed, keeping the running settings: {e}"),
+        Ok(new) => {
+            logging.set_level(new.log_level);
+            let changed = changed_keys(running, &new);
+            if changed.is_empty() {
+                info!("configuration reloaded");
+            } else {
+                warn!(keys = %changed.join(", "), "configuration reloaded; these changes take effect after a restart");
+            }
+            app.status.request_rescan();
+        }
+    }
+}
+
+/// Top-level keys (other than the log level) whose values differ.
+fn changed_keys(old: &Config, new: &Config) -> Vec<String> {
+    let as_table = |c: &Config| toml::Value::try_from(c).ok().and_then(|v| v.as_table().cloned()).unwrap_or_default();
+    let (old, new) = (as_table(old), as_table(new));
+    new.iter()
+        .filter(|(key, value)| key.as_str() != "log_level" && old.get(*key) != Some(value))
+        .map(|(key, _)| key.clone())
+        .collect()
+}

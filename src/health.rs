@@ -1,0 +1,278 @@
+//! Health: the four checks of the prototype (application, dependencies, storage, resources),
+//! each `ok | warning | error | critical`, and readiness.
+//!
+//! Nothing here waits on the network or on a busy pipeline: resource figures come from a sampler
+//! that runs in the background, and everything else is a few `stat` calls, so an orchestrator's
+//! probe always gets an answer quickly.
+
+use crate::folders::Folders;
+use crate::queue::Queue;
+use crate::status::Status;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Free space on the output filesystem below which the storage check warns, and fails.
+const DISK_WARNING: u64 = 1024 * 1024 * 1024;
+const DISK_CRITICAL: u64 = 100 * 1024 * 1024;
+/// CPU, memory or RSS share above which the resources check warns.
+const RESOURCE_WARNING: f64 = 80.0;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Ok,
+    Warning,
+    Error,
+    Critical,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Check {
+    pub status: Level,
+    pub message: String,
+    #[serde(flatten)]
+    pub details: Map<String, Value>,
+}
+
+impl Check {
+    fn new(status: Level, message: impl Into<String>, details: Value) -> Check {
+        let details = match details {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        Check { status, message: message.into(), details }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub status: &'static str,
+    pub version: &'static str,
+    pub uptime_seconds: u64,
+    pub timestamp: String,
+    pub checks: Checks,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Checks {
+    pub application: Check,
+    pub dependencies: Check,
+    pub storage: Check,
+    pub resources: Check,
+}
+
+impl Report {
+    pub fn healthy(&self) -> bool {
+        self.status != "unhealthy"
+    }
+}
+
+/// The latest resource figures, refreshed in the background.
+#[derive(Clone, Debug, Default)]
+pub struct Resources {
+    pub cpu_percent: f64,
+    pub memory_percent: f64,
+    pub rss_bytes: u64,
+    pub rss_percent: f64,
+    pub sampled: bool,
+}
+
+/// Samples CPU, memory and this process's RSS every few seconds (CPU usage needs two samples).
+pub async fn sample_resources(target: Arc<Mutex<Resources>>, mut shutdown: tokio::sync::broadcast::Receiver<()>) {
+    use sysinfo::{MemoryRefreshKind, ProcessRefreshKind, ProcessesToUpdate, RefreshKind, System};
+    let mut system = match System::new_with_specifics(RefreshKind::nothing()) {
+        Ok(system) => system,
+        Err(e) => {
+            tracing::warn!("resource figures unavailable: {e}");
+            return;
+        }
+    };
+    let pid = sysinfo::get_current_pid().ok();
+    loop {
+        system.refresh_cpu_usage();
+        system.refresh_memory_specifics(MemoryRefreshKind::nothing().with_ram());
+        if let Some(pid) = pid {
+            system.refresh_processes_specifics(
+                ProcessesToUpdate::Some(&[pid]),
+                true,
+                ProcessRefreshKind::nothing().with_memory(),
+            );
+        }
+        let limit = system.cgroup_limits().map_or(system.total_memory(), |c| c.total_memory).max(1);
+        let used =
+            system.cgroup_limits().map_or(system.used_memory(), |c| c.total_memory.saturating_sub(c.free_memory));
+        let rss = pid.and_then(|p| system.process(p)).map_or(0, |p| p.memory());
+        *target.lock().unwrap_or_else(|e| e.into_inner()) = Resources {
+            cpu_percent: system.global_cpu_usage() as f64,
+            memory_percent: used as f64 * 100.0 / limit as f64,
+            rss_bytes: rss,
+            rss_percent: rss as f64 * 100.0 / limit as f64,
+            sampled: true,
+        };
+        tokio::select! {
+            _ = shutdown.recv() => return,
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+    }
+}
+
+/// Everything the checks read.
+pub struct Health {
+    pub status: Arc<Status>,
+    pub folders: Folders,
+    pub queue: Arc<Queue>,
+    pub resources: Arc<Mutex<Resources>>,
+    pub engine: &'static str,
+    /// No job finishing for this long while work waits means the pipeline is stuck.
+    pub stuck_after: Duration,
+}
+
+impl Health {
+    pub fn report(&self) -> Report {
+        let checks = Checks {
+            application: self.application(),
+            dependencies: self.dependencies(),
+            storage: self.storage(),
+            resources: self.resources(),
+        };
+        let worst = [&checks.application, &checks.dependencies, &checks.storage, &checks.resources]
+            .iter()
+            .map(|c| c.status)
+            .max()
+            .unwrap_or(Level::Ok);
+        Report {
+            status: match worst {
+                Level::Ok => "healthy",
+                Level::Critical => "unhealthy",
+                _ => "degraded",
+            },
+            version: env!("CARGO_PKG_VERSION"),
+            uptime_seconds: self.status.uptime().as_secs(),
+            timestamp: crate::logging::utc_now(),
+            checks,
+        }
+    }
+
+    fn application(&self) -> Check {
+        let waiting = self.queue.len();
+        let idle = self.queue.is_idle();
+        let stalled = self.status.since_progress();
+        let details = json!({
+            "queue_depth": waiting,
+            "watch_mode": self.status.watch_mode(),
+            "seconds_since_last_job": stalled.as_secs(),
+        });
+        if self.status.is_shutting_down() {
+            return Check::new(Level::Warning, "shutting down: finishing jobs in flight", details);
+        }
+        if !self.status.is_first_scan_done() {
+            return Check::new(Level::Warning, "starting: first scan of the folders not finished", details);
+        }
+        if !idle && stalled > self.stuck_after {
+            return Check::new(
+                Level::Critical,
+                format!(
+                    "no job has finished for {} s while work is waiting: the pipeline looks stuck",
+                    stalled.as_secs()
+                ),
+                details,
+            );
+        }
+        Check::new(Level::Ok, if idle { "idle, watching for files" } else { "processing" }, details)
+    }
+
+    fn dependencies(&self) -> Check {
+        if !self.status.is_engine_ready() {
+            return Check::new(
+                Level::Warning,
+                format!("removal engine `{}` loading", self.engine),
+                json!({ "engine": self.engine }),
+            );
+        }
+        Check::new(Level::Ok, format!("removal engine `{}` ready", self.engine), json!({ "engine": self.engine }))
+    }
+
+    fn storage(&self) -> Check {
+        let f = &self.folders;
+        let mut problems = Vec::new();
+        for (what, dir) in [("products", &f.products), ("backgrounds", &f.backgrounds)] {
+            if !dir.is_dir() {
+                problems.push(format!("{what} folder {} is missing", dir.display()));
+            }
+        }
+        for (what, dir) in [("output", &f.output), ("rejected", &f.rejected), ("state", &f.state)] {
+            if let Err(e) = Folders::writable(dir) {
+                problems.push(format!("{what} folder {} is not writable: {e}", dir.display()));
+            }
+        }
+        let free = free_bytes(&f.output);
+        let details = json!({ "output_free_bytes": free, "output_path": f.output.display().to_string() });
+        if !problems.is_empty() {
+            return Check::new(Level::Critical, problems.join("; "), details);
+        }
+        match free {
+            Some(free) if free < DISK_CRITICAL => {
+                Check::new(Level::Critical, format!("only {} MiB free for thumbnails", free >> 20), details)
+            }
+            Some(free) if free < DISK_WARNING => {
+                Check::new(Level::Warning, format!("low disk space: {} MiB free for thumbnails", free >> 20), details)
+            }
+            _ => Check::new(Level::Ok, "folders present and writable", details),
+        }
+    }
+
+    fn resources(&self) -> Check {
+        let r = self.resources.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let details = json!({
+            "cpu_percent": (r.cpu_percent * 10.0).round() / 10.0,
+            "memory_percent": (r.memory_percent * 10.0).round() / 10.0,
+            "process_rss_bytes": r.rss_bytes,
+        });
+        if !r.sampled {
+            return Check::new(Level::Ok, "not sampled yet", details);
+        }
+        let mut high = Vec::new();
+        if r.cpu_percent > RESOURCE_WARNING {
+            high.push(format!("CPU {:.0} %", r.cpu_percent));
+        }
+        if r.memory_percent > RESOURCE_WARNING {
+            high.push(format!("memory {:.0} %", r.memory_percent));
+        }
+        if r.rss_percent > RESOURCE_WARNING {
+            high.push(format!("thumbgen RSS {:.0} % of memory", r.rss_percent));
+        }
+        if high.is_empty() {
+            Check::new(Level::Ok, "within limits", details)
+        } else {
+            Check::new(Level::Warning, format!("high usage: {}", high.join(", ")), details)
+        }
+    }
+
+    /// Ready once the folders exist, the engine is loaded and the first scan is done.
+    pub fn ready(&self) -> (bool, Value) {
+        let folders =
+            self.folders.products.is_dir() && self.folders.backgrounds.is_dir() && self.folders.output.is_dir();
+        let engine = self.status.is_engine_ready();
+        let scanned = self.status.is_first_scan_done();
+        let ready = folders && engine && scanned && !self.status.is_shutting_down();
+        (
+            ready,
+            json!({ "status": if ready { "ready" } else { "not_ready" }, "folders": folders, "engine": engine, "first_scan": scanned }),
+        )
+    }
+}
+
+/// Bytes available to unprivileged writers on the filesystem holding `dir`.
+pub fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid NUL-terminated path and a zeroed struct the kernel fills in.
+    if unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) } != 0 {
+        return None;
+    }
+    Some(stat.f_bavail as u64 * stat.f_frsize as u64)
+}

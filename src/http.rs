@@ -1,0 +1,88 @@
+//! HTTP: health, readiness and metrics for orchestrators and Prometheus.
+//!
+//! Bound to loopback by default; every request has a time limit and no request body is read.
+
+use crate::health::Health;
+use crate::metrics::Metrics;
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Longest time one request may take before it is answered 503.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Clone)]
+struct AppState {
+    health: Arc<Health>,
+    metrics: Arc<Metrics>,
+}
+
+/// Which endpoints exist (the prototype's switches) and whether requests are logged.
+#[derive(Clone, Copy, Debug)]
+pub struct Endpoints {
+    pub health: bool,
+    pub metrics: bool,
+    pub log_requests: bool,
+}
+
+pub fn router(health: Arc<Health>, metrics: Arc<Metrics>, endpoints: Endpoints) -> Router {
+    let mut router = Router::new().route("/health/live", get(live)).route("/health/ready", get(ready));
+    if endpoints.health {
+        router = router.route("/health", get(full_health));
+    }
+    if endpoints.metrics {
+        router = router.route("/metrics", get(render_metrics));
+    }
+    let router = router.with_state(AppState { health, metrics }).layer(middleware::from_fn(time_limit));
+    if endpoints.log_requests {
+        router.layer(middleware::from_fn(log_request))
+    } else {
+        router
+    }
+}
+
+async fn live() -> impl IntoResponse {
+    Json(serde_json::json!({ "status": "alive" }))
+}
+
+async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    let (ready, body) = state.health.ready();
+    let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, Json(body))
+}
+
+async fn full_health(State(state): State<AppState>) -> impl IntoResponse {
+    let report = state.health.report();
+    let code = if report.healthy() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, Json(report))
+}
+
+async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
+}
+
+async fn time_limit(request: Request, next: Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "request timed out\n").into_response(),
+    }
+}
+
+async fn log_request(request: Request, next: Next) -> Response {
+    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    tracing::info!(
+        %method,
+        path,
+        status = response.status().as_u16(),
+        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "http request"
+    );
+    response
+}

@@ -1,0 +1,163 @@
+//! Metrics: the Prometheus series dashboards rely on (names fixed by the design contract).
+//!
+//! Every labelled series is created at zero when the daemon starts, so a dashboard shows a flat
+//! line rather than "no data" before the first event.
+
+use crate::error::RejectReason;
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// Pipeline stages timed by `thumbgen_stage_duration_seconds`.
+pub const STAGES: [&str; 5] = ["validate", "remove", "compose", "encode", "write"];
+
+pub struct Metrics {
+    registry: Registry,
+    pub files_detected: IntCounterVec,
+    pub thumbnails_written: IntCounter,
+    pub inputs_rejected: IntCounterVec,
+    pub removals: IntCounterVec,
+    pub removal_duration: HistogramVec,
+    pub stage_duration: HistogramVec,
+    pub queue_depth: IntGauge,
+    pub jobs_in_flight: IntGauge,
+    pub cutout_cache_hits: IntCounter,
+    pub transient_failures: IntCounter,
+}
+
+impl Metrics {
+    pub fn new(engines: &[&str]) -> Metrics {
+        let registry = Registry::new();
+        let files_detected = IntCounterVec::new(
+            Opts::new("thumbgen_files_detected_total", "Input files seen in the watched folders."),
+            &["folder"],
+        )
+        .unwrap();
+        let thumbnails_written =
+            IntCounter::new("thumbgen_thumbnails_written_total", "Thumbnail files written to the output folder.")
+                .unwrap();
+        let inputs_rejected = IntCounterVec::new(
+            Opts::new("thumbgen_inputs_rejected_total", "Inputs moved to the rejected folder, by reason."),
+            &["reason"],
+        )
+        .unwrap();
+        let removals = IntCounterVec::new(
+            Opts::new("thumbgen_removals_total", "Background removals, by engine and outcome."),
+            &["engine", "outcome"],
+        )
+        .unwrap();
+        let removal_duration = HistogramVec::new(
+            HistogramOpts::new("thumbgen_removal_duration_seconds", "Time one background removal took.")
+                .buckets(vec![0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 120.0]),
+            &["engine"],
+        )
+        .unwrap();
+        let stage_duration = HistogramVec::new(
+            HistogramOpts::new("thumbgen_stage_duration_seconds", "Time spent in each pipeline stage per input.")
+                .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+            &["stage"],
+        )
+        .unwrap();
+        let queue_depth = IntGauge::new("thumbgen_queue_depth", "Inputs waiting to be processed.").unwrap();
+        let jobs_in_flight = IntGauge::new("thumbgen_jobs_in_flight", "Inputs being processed right now.").unwrap();
+        let cutout_cache_hits = IntCounter::new(
+            "thumbgen_cutout_cache_hits_total",
+            "Cut-outs taken from the cache instead of a new removal.",
+        )
+        .unwrap();
+        let transient_failures = IntCounter::new(
+            "thumbgen_transient_failures_total",
+            "Jobs that failed for a passing reason (disk, engine) and were scheduled again.",
+        )
+        .unwrap();
+        let build_info = IntGaugeVec::new(
+            Opts::new("thumbgen_build_info", "Build information; the value is always 1."),
+            &["version"],
+        )
+        .unwrap();
+        build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+
+        for folder in ["produtos", "backgrounds"] {
+            files_detected.with_label_values(&[folder]);
+        }
+        for reason in RejectReason::ALL {
+            inputs_rejected.with_label_values(&[reason.label()]);
+        }
+        for engine in engines {
+            removal_duration.with_label_values(&[engine]);
+            for outcome in ["success", "failure"] {
+                removals.with_label_values(&[engine, outcome]);
+            }
+        }
+        for stage in STAGES {
+            stage_duration.with_label_values(&[stage]);
+        }
+
+        let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
+            Box::new(files_detected.clone()),
+            Box::new(thumbnails_written.clone()),
+            Box::new(inputs_rejected.clone()),
+            Box::new(removals.clone()),
+            Box::new(removal_duration.clone()),
+            Box::new(stage_duration.clone()),
+            Box::new(queue_depth.clone()),
+            Box::new(jobs_in_flight.clone()),
+            Box::new(cutout_cache_hits.clone()),
+            Box::new(transient_failures.clone()),
+            Box::new(build_info),
+            Box::new(prometheus::process_collector::ProcessCollector::for_self()),
+        ];
+        for c in collectors {
+            registry.register(c).expect("metric names are unique");
+        }
+        Metrics {
+            registry,
+            files_detected,
+            thumbnails_written,
+            inputs_rejected,
+            removals,
+            removal_duration,
+            stage_duration,
+            queue_depth,
+            jobs_in_flight,
+            cutout_cache_hits,
+            transient_failures,
+        }
+    }
+
+    /// Records how long `stage` took.
+    pub fn stage(&self, stage: &str, seconds: f64) {
+        self.stage_duration.with_label_values(&[stage]).observe(seconds);
+    }
+
+    /// The Prometheus text exposition (format 0.0.4).
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut buf).expect("text encoding");
+        String::from_utf8(buf).expect("text format is UTF-8")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contract_series_exist_from_the_start() {
+        let text = Metrics::new(&["local"]).render();
+        for needle in [
+            "thumbgen_files_detected_total{folder=\"produtos\"} 0",
+            "thumbgen_thumbnails_written_total 0",
+            "thumbgen_inputs_rejected_total{reason=\"corrupt\"} 0",
+            "thumbgen_removals_total{engine=\"local\",outcome=\"success\"} 0",
+            "thumbgen_stage_duration_seconds_bucket{stage=\"compose\",le=\"0.005\"} 0",
+            "thumbgen_queue_depth 0",
+            "thumbgen_jobs_in_flight 0",
+            "thumbgen_cutout_cache_hits_total 0",
+            "thumbgen_build_info{version=\"",
+            "process_resident_memory_bytes",
+        ] {
+            assert!(text.contains(needle), "missing {needle}\n{text}");
+        }
+    }
+}

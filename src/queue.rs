@@ -1,0 +1,162 @@
+//! Queue: inputs waiting for a worker, bounded and deduplicated by path.
+//!
+//! Only names are queued, never pixels, so a burst of thousands of files costs little memory.
+//! A path is queued at most once; a path being processed is not handed to a second worker (a new
+//! event for it waits until the first run ends). When the queue is full, pushes are dropped and
+//! the overflow flag asks the watcher for a full rescan, so nothing is lost. Backgrounds go first:
+//! products processed after them get all their outputs in one pass.
+
+use crate::pipeline::Job;
+use crate::state::Folder;
+use std::collections::{HashSet, VecDeque};
+use std::sync::Mutex;
+use tokio::sync::Notify;
+
+#[derive(Default)]
+struct Inner {
+    backgrounds: VecDeque<Job>,
+    products: VecDeque<Job>,
+    queued: HashSet<Job>,
+    in_flight: HashSet<Job>,
+    overflowed: bool,
+    closed: bool,
+}
+
+pub struct Queue {
+    inner: Mutex<Inner>,
+    ready: Notify,
+    capacity: usize,
+    depth: prometheus::IntGauge,
+    in_flight: prometheus::IntGauge,
+}
+
+impl Queue {
+    pub fn new(capacity: usize, depth: prometheus::IntGauge, in_flight: prometheus::IntGauge) -> Queue {
+        Queue { inner: Mutex::new(Inner::default()), ready: Notify::new(), capacity, depth, in_flight }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a job unless it is already waiting. Returns false when the queue was full.
+    pub fn push(&self, job: Job) -> bool {
+        let mut inner = self.lock();
+        if inner.closed || inner.queued.contains(&job) {
+            return true;
+        }
+        if inner.queued.len() >= self.capacity {
+            inner.overflowed = true;
+            return false;
+        }
+        inner.queued.insert(job.clone());
+        match job.folder {
+            Folder::Background => inner.backgrounds.push_back(job),
+            Folder::Product => inner.products.push_back(job),
+        }
+        self.depth.set(inner.queued.len() as i64);
+        drop(inner);
+        self.ready.notify_one();
+        true
+    }
+
+    /// Takes the next job that no worker is running; `None` once the queue is closed.
+    pub async fn pop(&self) -> Option<Job> {
+        loop {
+            let notified = self.ready.notified();
+            if let Some(job) = self.try_pop() {
+                return Some(job);
+            }
+            if self.lock().closed {
+                return None;
+            }
+            notified.await;
+        }
+    }
+
+    fn try_pop(&self) -> Option<Job> {
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        let in_flight = &inner.in_flight;
+        let pick =
+            |list: &mut VecDeque<Job>| list.iter().position(|j| !in_flight.contains(j)).and_then(|i| list.remove(i));
+        let job = pick(&mut inner.backgrounds).or_else(|| pick(&mut inner.products))?;
+        inner.queued.remove(&job);
+        inner.in_flight.insert(job.clone());
+        self.depth.set(inner.queued.len() as i64);
+        self.in_flight.set(inner.in_flight.len() as i64);
+        Some(job)
+    }
+
+    /// Marks a job finished, letting a newer event for the same path run.
+    pub fn done(&self, job: &Job) {
+        let mut inner = self.lock();
+        inner.in_flight.remove(job);
+        self.in_flight.set(inner.in_flight.len() as i64);
+        drop(inner);
+        self.ready.notify_waiters();
+        self.ready.notify_one();
+    }
+
+    /// True (once) when pushes were dropped since the last call.
+    pub fn take_overflow(&self) -> bool {
+        std::mem::take(&mut self.lock().overflowed)
+    }
+
+    /// Nothing waiting and nothing running.
+    pub fn is_idle(&self) -> bool {
+        let inner = self.lock();
+        inner.queued.is_empty() && inner.in_flight.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().queued.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Stops handing out jobs; waiting workers wake up and see `None`.
+    pub fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(folder: Folder, name: &str) -> Job {
+        Job { folder, name: name.into() }
+    }
+
+    fn queue(capacity: usize) -> Queue {
+        Queue::new(capacity, prometheus::IntGauge::new("d", "d").unwrap(), prometheus::IntGauge::new("f", "f").unwrap())
+    }
+
+    #[tokio::test]
+    async fn dedups_prefers_backgrounds_and_never_runs_a_path_twice_at_once() {
+        let q = queue(10);
+        q.push(job(Folder::Product, "a.jpg"));
+        q.push(job(Folder::Product, "a.jpg"));
+        q.push(job(Folder::Background, "b.jpg"));
+        assert_eq!(q.len(), 2);
+        assert_eq!(q.pop().await.unwrap(), job(Folder::Background, "b.jpg"));
+        let a = q.pop().await.unwrap();
+        q.push(job(Folder::Product, "a.jpg")); // new event while a.jpg runs
+        assert!(q.try_pop().is_none(), "a.jpg must wait for its running job");
+        q.done(&a);
+        assert_eq!(q.pop().await.unwrap(), a);
+    }
+
+    #[test]
+    fn a_full_queue_asks_for_a_rescan() {
+        let q = queue(1);
+        assert!(q.push(job(Folder::Product, "a")));
+        assert!(!q.push(job(Folder::Product, "b")));
+        assert!(q.take_overflow());
+        assert!(!q.take_overflow());
+    }
+}

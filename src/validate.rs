@@ -1,0 +1,311 @@
+//! Validate: read an input safely and decode it strictly, refusing anything that can never work
+//! before a single pixel is allocated.
+//!
+//! Order matters: the file is opened without following links and without blocking (a FIFO named
+//! `x.jpg` must not hang a worker), its size is checked before it is read, its format comes from
+//! its magic bytes (never its extension) and its dimensions from its header, so a pixel bomb is
+//! refused from a few bytes.
+
+use crate::error::{read_error, JobError, RejectReason, Rejection};
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
+use std::io::{Cursor, Read};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::Path;
+
+/// Input formats thumbgen decodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum InputFormat {
+    Jpeg,
+    Png,
+    Webp,
+}
+
+impl InputFormat {
+    /// Parses a name used in `ALLOWED_FORMATS`.
+    pub fn from_name(name: &str) -> Option<InputFormat> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "jpeg" | "jpg" => Some(InputFormat::Jpeg),
+            "png" => Some(InputFormat::Png),
+            "webp" => Some(InputFormat::Webp),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            InputFormat::Jpeg => "JPEG",
+            InputFormat::Png => "PNG",
+            InputFormat::Webp => "WebP",
+        }
+    }
+
+    fn image_format(self) -> ImageFormat {
+        match self {
+            InputFormat::Jpeg => ImageFormat::Jpeg,
+            InputFormat::Png => ImageFormat::Png,
+            InputFormat::Webp => ImageFormat::WebP,
+        }
+    }
+}
+
+/// What the first bytes of a file say it is.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Sniffed {
+    Image(InputFormat),
+    /// A recognised format thumbgen does not take, by name.
+    Other(&'static str),
+    Unknown,
+}
+
+pub fn sniff(bytes: &[u8]) -> Sniffed {
+    let starts = |magic: &[u8]| bytes.starts_with(magic);
+    if starts(&[0xFF, 0xD8, 0xFF]) {
+        return Sniffed::Image(InputFormat::Jpeg);
+    }
+    if starts(b"\x89PNG\r\n\x1a\n") {
+        return Sniffed::Image(InputFormat::Png);
+    }
+    if bytes.len() >= 12 && starts(b"RIFF") && &bytes[8..12] == b"WEBP" {
+        return Sniffed::Image(InputFormat::Webp);
+    }
+    if starts(b"GIF87a") || starts(b"GIF89a") {
+        return Sniffed::Other("GIF");
+    }
+    if starts(b"%PDF") {
+        return Sniffed::Other("PDF");
+    }
+    if starts(b"BM") {
+        return Sniffed::Other("BMP");
+    }
+    if starts(b"II*\0") || starts(b"MM\0*") {
+        return Sniffed::Other("TIFF");
+    }
+    if bytes.len() >= 12 && &bytes[4..8] == b"ftyp" {
+        return match &bytes[8..12] {
+            b"avif" | b"avis" => Sniffed::Other("AVIF"),
+            _ => Sniffed::Other("HEIC/HEIF"),
+        };
+    }
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(512)]);
+    let head = text.trim_start_matches('\u{feff}').trim_start().to_ascii_lowercase();
+    if head.starts_with("<svg") || (head.starts_with("<?xml") && head.contains("<svg")) {
+        return Sniffed::Other("SVG");
+    }
+    if head.starts_with("<!doctype html") || head.starts_with("<html") {
+        return Sniffed::Other("HTML");
+    }
+    if !bytes.is_empty() && !text.contains('\u{fffd}') && !text.chars().any(|c| c.is_control() && !c.is_whitespace()) {
+        return Sniffed::Other("text");
+    }
+    Sniffed::Unknown
+}
+
+/// The limits validation enforces, from the configuration.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub max_file_size: u64,
+    pub max_pixels: u64,
+    pub allowed: Vec<InputFormat>,
+}
+
+impl Limits {
+    pub fn from_config(config: &crate::config::Config) -> Limits {
+        let mut allowed: Vec<InputFormat> =
+            config.allowed_formats.iter().filter_map(|n| InputFormat::from_name(n)).collect();
+        allowed.dedup();
+        Limits { max_file_size: config.max_file_size.0, max_pixels: config.max_pixels, allowed }
+    }
+}
+
+/// Identity of a file version without reading it: when these match, the content hash is reused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FileStamp {
+    pub len: u64,
+    pub mtime_ns: i64,
+    pub ino: u64,
+}
+
+impl FileStamp {
+    pub fn of(meta: &std::fs::Metadata) -> FileStamp {
+        FileStamp {
+            len: meta.len(),
+            mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+            ino: meta.ino(),
+        }
+    }
+}
+
+/// An input read into memory and checked up to (not including) decoding.
+pub struct InputFile {
+    pub bytes: Vec<u8>,
+    pub format: InputFormat,
+    pub width: u32,
+    pub height: u32,
+    pub stamp: FileStamp,
+}
+
+/// Opens `path` without following a link and without blocking, and returns its metadata after
+/// checking that it is a regular, non-empty file within the size limit.
+pub fn open_regular(path: &Path, limits: &Limits) -> Result<(std::fs::File, FileStamp), JobError> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| read_error(path, &e))?;
+    let meta = file.metadata().map_err(|e| read_error(path, &e))?;
+    if meta.is_dir() {
+        return Err(JobError::Vanished);
+    }
+    if !meta.is_file() {
+        return Err(Rejection::new(
+            RejectReason::NotRegularFile,
+            "this is not a regular file (a pipe, socket or device cannot be a photo)",
+            "Put the photo itself into the folder.",
+        )
+        .into());
+    }
+    if meta.len() == 0 {
+        return Err(Rejection::new(
+            RejectReason::Empty,
+            "the file is empty (0 bytes)",
+            "Copy the photo again; the copy may have failed.",
+        )
+        .into());
+    }
+    if meta.len() > limits.max_file_size {
+        return Err(too_large(meta.len(), limits.max_file_size).into());
+    }
+    Ok((file, FileStamp::of(&meta)))
+}
+
+fn too_large(len: u64, max: u64) -> Rejection {
+    Rejection::new(
+        RejectReason::TooLarge,
+        format!("the file is {len} bytes, over the {max}-byte limit (MAX_FILE_SIZE)"),
+        "Export the photo smaller (e.g. JPEG quality 90, at most 4000 px) or raise MAX_FILE_SIZE.",
+    )
+}
+
+/// Reads and checks an input: regular file, size, magic bytes, allowed format, header dimensions.
+pub fn read_input(path: &Path, limits: &Limits) -> Result<InputFile, JobError> {
+    let (file, stamp) = open_regular(path, limits)?;
+    let mut bytes = Vec::with_capacity(stamp.len as usize);
+    file.take(limits.max_file_size + 1).read_to_end(&mut bytes).map_err(|e| read_error(path, &e))?;
+    if bytes.len() as u64 > limits.max_file_size {
+        return Err(too_large(bytes.len() as u64, limits.max_file_size).into());
+    }
+    check_bytes(bytes, stamp, limits)
+}
+
+/// The in-memory half of [`read_input`]: format and header checks on bytes already read.
+pub fn check_bytes(bytes: Vec<u8>, stamp: FileStamp, limits: &Limits) -> Result<InputFile, JobError> {
+    let accepted = limits.allowed.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ");
+    let format = match sniff(&bytes) {
+        Sniffed::Image(format) if limits.allowed.contains(&format) => format,
+        Sniffed::Image(format) => {
+            return Err(Rejection::new(
+                RejectReason::UnsupportedFormat,
+                format!("{} images are not accepted here (ALLOWED_FORMATS)", format.name()),
+                format!("Convert the photo to one of: {accepted}."),
+            )
+            .into())
+        }
+        Sniffed::Other(kind) => {
+            return Err(Rejection::new(
+                RejectReason::UnsupportedFormat,
+                format!("the file is {kind}, not a photo in a supported format (whatever its extension says)"),
+                format!("Export the photo as one of: {accepted}."),
+            )
+            .into())
+        }
+        Sniffed::Unknown => {
+            return Err(Rejection::new(
+                RejectReason::UnsupportedFormat,
+                "the file's content is not a recognised image format",
+                format!("Export the photo as one of: {accepted}."),
+            )
+            .into())
+        }
+    };
+    let (width, height) = ImageReader::with_format(Cursor::new(&bytes[..]), format.image_format())
+        .into_dimensions()
+        .map_err(|e| corrupt(format, &e.to_string()))?;
+    let pixels = width as u64 * height as u64;
+    if pixels == 0 {
+        return Err(corrupt(format, "the image has no pixels").into());
+    }
+    if pixels > limits.max_pixels {
+        return Err(Rejection::new(
+            RejectReason::TooManyPixels,
+            format!(
+                "the image claims {width}×{height} = {pixels} pixels, over the {} limit (MAX_PIXELS)",
+                limits.max_pixels
+            ),
+            "Resize the photo (4000×4000 is plenty for a 1200 px thumbnail) or raise MAX_PIXELS.",
+        )
+        .into());
+    }
+    Ok(InputFile { bytes, format, width, height, stamp })
+}
+
+fn corrupt(format: InputFormat, detail: &str) -> Rejection {
+    Rejection::new(
+        RejectReason::Corrupt,
+        format!("the {} data is damaged or incomplete: {detail}", format.name()),
+        "Open the photo in an image editor, export it again and copy the new file in.",
+    )
+}
+
+/// Decodes strictly (truncated data fails) and turns the image upright from its EXIF orientation.
+pub fn decode(input: &InputFile) -> Result<DynamicImage, JobError> {
+    if input.format == InputFormat::Jpeg && !jpeg_has_end_marker(&input.bytes) {
+        return Err(corrupt(input.format, "the file ends before the image does (truncated)").into());
+    }
+    let mut reader = ImageReader::with_format(Cursor::new(&input.bytes[..]), input.format.image_format());
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(input.width);
+    limits.max_image_height = Some(input.height);
+    // RGBA16 of the checked size plus the decoder's own buffers.
+    limits.max_alloc = Some(input.width as u64 * input.height as u64 * 8 + (64 << 20));
+    reader.limits(limits);
+    let mut decoder = reader.into_decoder().map_err(|e| corrupt(input.format, &e.to_string()))?;
+    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| corrupt(input.format, &e.to_string()))?;
+    image.apply_orientation(orientation);
+    Ok(image)
+}
+
+/// A complete baseline or progressive JPEG ends with EOI (FF D9) after its last scan; decoders
+/// happily grey-fill a truncated file, so its absence is how truncation is caught.
+fn jpeg_has_end_marker(bytes: &[u8]) -> bool {
+    let Some(last_scan) = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]) else {
+        return false;
+    };
+    bytes[last_scan..].windows(2).any(|w| w == [0xFF, 0xD9])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn magic_bytes_decide_the_format() {
+        assert_eq!(sniff(&[0xFF, 0xD8, 0xFF, 0xE0]), Sniffed::Image(InputFormat::Jpeg));
+        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n...."), Sniffed::Image(InputFormat::Png));
+        assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 "), Sniffed::Image(InputFormat::Webp));
+        assert_eq!(sniff(b"GIF89a..."), Sniffed::Other("GIF"));
+        assert_eq!(sniff(b"%PDF-1.7"), Sniffed::Other("PDF"));
+        assert_eq!(sniff(b"  <svg xmlns=..."), Sniffed::Other("SVG"));
+        assert_eq!(sniff(b"<!DOCTYPE html><html>"), Sniffed::Other("HTML"));
+        assert_eq!(sniff(b"hello world\n"), Sniffed::Other("text"));
+        assert_eq!(sniff(&[0u8, 1, 2, 3, 0xFE]), Sniffed::Unknown);
+    }
+
+    #[test]
+    fn truncated_jpeg_lacks_its_end_marker() {
+        let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xDA, 1, 2, 3];
+        assert!(!jpeg_has_end_marker(&jpeg));
+        jpeg.extend([0xFF, 0xD9]);
+        assert!(jpeg_has_end_marker(&jpeg));
+    }
+}
