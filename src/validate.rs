@@ -127,11 +127,7 @@ pub struct FileStamp {
 
 impl FileStamp {
     pub fn of(meta: &std::fs::Metadata) -> FileStamp {
-        FileStamp {
-            len: meta.len(),
-            mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
-            ino: meta.ino(),
-        }
+        FileStamp { len: meta.len(), mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(), ino: meta.ino() }
     }
 }
 

@@ -334,8 +334,10 @@ impl Config {
     }
 
     /// Resolves a configured folder against `base_path` (absolute paths stay as they are).
+    /// The result is absolute, so file events (which carry absolute paths) match it.
     pub fn resolve(&self, folder: &Path) -> PathBuf {
-        self.base_path.join(folder)
+        let joined = self.base_path.join(folder);
+        std::path::absolute(&joined).unwrap_or(joined)
     }
 
     /// The configuration as TOML, secrets masked: what `thumbgen config` prints.

@@ -1,0 +1,214 @@
+//! Shared test harness: a sandbox folder, the real `thumbgen` binary running in it, a minimal
+//! HTTP client and a generator of synthetic product photos with exact masks.
+#![allow(dead_code)]
+
+pub mod synth;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_thumbgen");
+
+/// A base folder in a temporary directory.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Sandbox {
+        Sandbox { dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn products(&self) -> PathBuf {
+        self.path("produtos")
+    }
+
+    pub fn backgrounds(&self) -> PathBuf {
+        self.path("backgrounds")
+    }
+
+    pub fn output(&self) -> PathBuf {
+        self.path("thumbnails-prontas")
+    }
+
+    pub fn rejected(&self) -> PathBuf {
+        self.path("rejeitados")
+    }
+
+    /// Names of the regular files in a folder, sorted.
+    pub fn files(&self, rel: &str) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.path(rel))
+            .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    /// Puts a file into a folder the way a careful uploader does: written aside, renamed in.
+    pub fn drop_file(&self, rel_dir: &str, name: &str, bytes: &[u8]) {
+        let dir = self.path(rel_dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = dir.join(format!(".{name}.part"));
+        std::fs::write(&tmp, bytes).unwrap();
+        std::fs::rename(&tmp, dir.join(name)).unwrap();
+    }
+
+    /// Runs `thumbgen` with `args` in the sandbox to completion.
+    pub fn run(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args).current_dir(self.dir.path());
+        clean_env(&mut cmd);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("thumbgen runs")
+    }
+
+    /// Starts the daemon with a free port; it is killed when the returned value drops.
+    pub fn start(&self, env: &[(&str, &str)]) -> Daemon {
+        let port = free_port();
+        let log = self.dir.path().join(format!("daemon-{port}.log"));
+        let mut cmd = Command::new(BIN);
+        cmd.arg("run").current_dir(self.dir.path());
+        clean_env(&mut cmd);
+        cmd.env("PORT", port.to_string()).env("LOG_LEVEL", "debug").env("RESCAN_INTERVAL", "3600");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = std::fs::File::create(&log).unwrap();
+        cmd.stdout(Stdio::null()).stderr(out);
+        let child = cmd.spawn().expect("daemon starts");
+        let daemon = Daemon { child: Some(child), port, log };
+        daemon.wait_ready();
+        daemon
+    }
+}
+
+/// Removes settings of the surrounding environment so every test starts from the defaults.
+fn clean_env(cmd: &mut Command) {
+    for key in ["BASE_PATH", "GRADIO_API_URL", "LOG_LEVEL", "PORT", "HTTP_ADDR", "WORKERS", "RUST_LOG"] {
+        cmd.env_remove(key);
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub struct Daemon {
+    child: Option<Child>,
+    pub port: u16,
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn get(&self, path: &str) -> (u16, String) {
+        http_get(self.port, path).unwrap_or_else(|e| panic!("GET {path}: {e}\n{}", self.log_text()))
+    }
+
+    fn wait_ready(&self) {
+        let ok = wait_until(Duration::from_secs(120), || matches!(http_get(self.port, "/health/ready"), Ok((200, _))));
+        assert!(ok, "daemon not ready in time:\n{}", self.log_text());
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The value of a metric series (exact name with labels), 0 when absent.
+    pub fn metric(&self, series: &str) -> f64 {
+        let (_, text) = self.get("/metrics");
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+            .map_or(0.0, |v| v.trim().parse().unwrap())
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().unwrap().id() as i32
+    }
+
+    /// Sends SIGTERM and returns the exit status.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "daemon did not stop after SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Kills the daemon with SIGKILL, as a crash would.
+    pub fn kill(mut self) {
+        let mut child = self.child.take().unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Polls `f` every 50 ms until it holds or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f()
+}
+
+/// A plain HTTP/1.1 GET on loopback: status and body.
+pub fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    Ok((status, body))
+}
+
+/// Decodes an output file fully (fails on a partial file).
+pub fn decode(path: &Path) -> image::RgbImage {
+    image::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).to_rgb8()
+}
+
+/// Bounding box (x0, y0, x1, y1 inclusive) of the pixels that differ from white by more than `tol`.
+pub fn non_white_bbox(img: &image::RgbImage, tol: u8) -> Option<(u32, u32, u32, u32)> {
+    let mut bbox: Option<(u32, u32, u32, u32)> = None;
+    for (x, y, p) in img.enumerate_pixels() {
+        if p.0.iter().any(|&c| c < 255 - tol) {
+            bbox = Some(match bbox {
+                None => (x, y, x, y),
+                Some((a, b, c, d)) => (a.min(x), b.min(y), c.max(x), d.max(y)),
+            });
+        }
+    }
+    bbox
+}
