@@ -14,7 +14,7 @@ use crate::pipeline::Job;
 use crate::queue::Queue;
 use crate::state::Folder;
 use crate::status::Status;
-use notify::event::{AccessKind, AccessMode, CreateKind, EventKind, ModifyKind};
+use notify::event::{AccessKind, AccessMode, CreateKind, EventKind, ModifyKind, RenameMode};
 use notify::{RecursiveMode, Watcher as _};
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
@@ -249,6 +249,8 @@ fn on_event(event: &notify::Event, folders: &Folders, queue: &Queue, metrics: &M
     }
     let complete = match event.kind {
         EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        // Both halves of a rename inside the folder also arrive on their own (From, To).
+        EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => return,
         EventKind::Modify(ModifyKind::Name(_)) | EventKind::Remove(_) => false,
         // A link or a FIFO never gets a close-after-write; queue it so it is rejected visibly.
         EventKind::Create(CreateKind::File | CreateKind::Other | CreateKind::Any) => {
