@@ -6,11 +6,15 @@ use crate::folders::Folders;
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::queue::Queue;
-use crate::remove::{LocalEngine, RemovalEngine};
+use crate::remove::{GradioEngine, LocalEngine, RemovalEngine};
 use crate::status::Status;
 use crate::worker::{Retries, Workers};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// How often the remote engine's reachability is probed for the health check.
+const PROBE_INTERVAL: Duration = Duration::from_secs(30);
 
 pub struct App {
     pub config: Config,
@@ -25,7 +29,7 @@ impl App {
     pub fn new(config: Config) -> Result<App, String> {
         let folders = Folders::from_config(&config);
         folders.create_all()?;
-        let metrics = Arc::new(Metrics::new(&[engine_label(&config), "local"]));
+        let metrics = Arc::new(Metrics::new(&engine_labels(&config)));
         let queue =
             Arc::new(Queue::new(config.queue_capacity, metrics.queue_depth.clone(), metrics.jobs_in_flight.clone()));
         Ok(App { config, folders, metrics, status: Arc::new(Status::default()), queue })
@@ -38,8 +42,12 @@ impl App {
 
     /// Loads the removal engine (off the async threads: it takes a moment) and builds the
     /// pipeline and its workers.
-    pub async fn start_pipeline(&self, retries: Retries) -> Result<Arc<Workers>, String> {
-        let engine = load_engine(&self.config).await?;
+    pub async fn start_pipeline(
+        &self,
+        retries: Retries,
+        shutdown: &broadcast::Sender<()>,
+    ) -> Result<Arc<Workers>, String> {
+        let engine = load_engine(&self.config, &self.status, shutdown).await?;
         self.status.engine_ready();
         let pipeline = Arc::new(Pipeline::new(&self.config, engine, self.metrics.clone())?);
         pipeline.prune_cache(self.config.cache_ttl.0);
@@ -54,6 +62,15 @@ impl App {
     }
 }
 
+/// Engines whose metric series exist from the start.
+fn engine_labels(config: &Config) -> Vec<&'static str> {
+    match config.engine() {
+        EngineChoice::Gradio if config.gradio_fallback_enabled.0 => vec!["gradio", "local"],
+        EngineChoice::Gradio => vec!["gradio"],
+        _ => vec!["local"],
+    }
+}
+
 fn engine_label(config: &Config) -> &'static str {
     match config.engine() {
         EngineChoice::Gradio => "gradio",
@@ -61,14 +78,38 @@ fn engine_label(config: &Config) -> &'static str {
     }
 }
 
-async fn load_engine(config: &Config) -> Result<Arc<dyn RemovalEngine>, String> {
-    match config.engine() {
-        EngineChoice::Gradio => Err(
-            "the gradio removal engine is not available in this version; unset GRADIO_API_URL (or set REMOVAL_ENGINE=local) to use the embedded engine".into(),
-        ),
-        _ => {
-            let engine = tokio::task::spawn_blocking(LocalEngine::load).await.map_err(|e| e.to_string())??;
-            Ok(Arc::new(engine))
+/// Loads the configured engine. The embedded model is parsed off the async threads (it takes a
+/// moment); the remote engine also gets the embedded one as its stand-in when fallback is on, and
+/// a background probe of its reachability for the health check.
+async fn load_engine(
+    config: &Config,
+    status: &Status,
+    shutdown: &broadcast::Sender<()>,
+) -> Result<Arc<dyn RemovalEngine>, String> {
+    let needs_local = config.engine() == EngineChoice::Local || config.gradio_fallback_enabled.0;
+    let local = if needs_local {
+        Some(Arc::new(tokio::task::spawn_blocking(LocalEngine::load).await.map_err(|e| e.to_string())??))
+    } else {
+        None
+    };
+    match (config.engine(), local) {
+        (EngineChoice::Gradio, fallback) => {
+            let remote = Arc::new(GradioEngine::new(config, fallback)?);
+            status.set_remote(remote.clone());
+            let probe = remote.clone();
+            let mut stop = shutdown.subscribe();
+            tokio::spawn(async move {
+                loop {
+                    probe.probe().await;
+                    tokio::select! {
+                        _ = stop.recv() => return,
+                        _ = tokio::time::sleep(PROBE_INTERVAL) => {}
+                    }
+                }
+            });
+            Ok(remote)
         }
+        (_, Some(local)) => Ok(local),
+        (_, None) => unreachable!("the embedded engine is loaded whenever it is the engine"),
     }
 }

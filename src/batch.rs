@@ -20,7 +20,7 @@ pub async fn process(config: Config) -> Result<bool, String> {
     let mut signals = signals::listen()?;
     let app = App::new(config)?;
     let (shutdown, _) = broadcast::channel::<()>(4);
-    let workers = app.start_pipeline(Retries::UpTo(ATTEMPTS)).await?;
+    let workers = app.start_pipeline(Retries::UpTo(ATTEMPTS), &shutdown).await?;
     let jobs = all_inputs(&app.folders);
     let total = jobs.len();
     for job in jobs {

@@ -44,6 +44,8 @@ const EXIT_START_FAILURE: u8 = 2;
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // TLS for remote engines (Hugging Face Spaces): one process-wide crypto provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let sources = Sources { config_file: cli.config, base_dir: cli.base_dir, log_level: cli.log_level };
     let config = match Config::load(&sources) {
         Ok(config) => config,

@@ -56,7 +56,7 @@ pub async fn run(config: Config, sources: Sources, logging: Logging) -> Result<(
     tokio::spawn(sample_resources(resources, shutdown.subscribe()));
     info!(%addr, "serving /health, /health/live, /health/ready and /metrics");
 
-    let workers = app.start_pipeline(Retries::Forever).await?;
+    let workers = app.start_pipeline(Retries::Forever, &shutdown).await?;
     let handles = workers.spawn(config.worker_count(), &shutdown);
     let watch = Watch::new(
         app.folders.clone(),

@@ -192,7 +192,11 @@ impl Health {
                 json!({ "engine": self.engine }),
             );
         }
-        Check::new(Level::Ok, format!("removal engine `{}` ready", self.engine), json!({ "engine": self.engine }))
+        if let Some(remote) = self.status.remote() {
+            let (level, message, details) = remote.health();
+            return Check::new(level, message, details);
+        }
+        Check::new(Level::Ok, "embedded removal engine (u2netp) loaded", json!({ "engine": self.engine }))
     }
 
     fn storage(&self) -> Check {

@@ -299,15 +299,18 @@ impl Pipeline {
             return Ok((cut, Source::OwnTransparency));
         }
         let rgb = photo.into_rgb8();
-        let engine = self.engine.name();
         let started = Instant::now();
-        let mask = self.engine.mask(&rgb);
+        let result = self.engine.mask(&rgb);
         let seconds = started.elapsed().as_secs_f64();
-        let outcome = if mask.is_ok() { "success" } else { "failure" };
+        let engine = match &result {
+            Ok(Some(mask)) => mask.engine,
+            _ => self.engine.name(),
+        };
+        let outcome = if result.is_ok() { "success" } else { "failure" };
         self.metrics.removals.with_label_values(&[engine, outcome]).inc();
         self.metrics.removal_duration.with_label_values(&[engine]).observe(seconds);
         self.metrics.stage("remove", seconds);
-        let cut = mask?.and_then(|mask| Cutout::from_mask(&rgb, &mask)).ok_or_else(remove::no_product)?;
+        let cut = result?.and_then(|mask| Cutout::from_mask(&rgb, &mask.alpha)).ok_or_else(remove::no_product)?;
         Ok((cut, Source::Engine(engine)))
     }
 

@@ -9,6 +9,8 @@ pub struct Status {
     started: Instant,
     first_scan: AtomicBool,
     engine_ready: AtomicBool,
+    /// The remote engine, when one is configured, for the health check.
+    remote: std::sync::OnceLock<std::sync::Arc<crate::remove::GradioEngine>>,
     rescan_requested: AtomicBool,
     shutting_down: AtomicBool,
     watch_mode: Mutex<&'static str>,
@@ -22,6 +24,7 @@ impl Default for Status {
             started: Instant::now(),
             first_scan: AtomicBool::new(false),
             engine_ready: AtomicBool::new(false),
+            remote: std::sync::OnceLock::new(),
             rescan_requested: AtomicBool::new(false),
             shutting_down: AtomicBool::new(false),
             watch_mode: Mutex::new("starting"),
@@ -45,6 +48,14 @@ impl Status {
 
     pub fn engine_ready(&self) {
         self.engine_ready.store(true, Ordering::SeqCst);
+    }
+
+    pub fn set_remote(&self, engine: std::sync::Arc<crate::remove::GradioEngine>) {
+        let _ = self.remote.set(engine);
+    }
+
+    pub fn remote(&self) -> Option<&std::sync::Arc<crate::remove::GradioEngine>> {
+        self.remote.get()
     }
 
     pub fn is_engine_ready(&self) -> bool {

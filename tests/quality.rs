@@ -13,7 +13,7 @@ fn embedded_engine_cuts_products_with_mean_iou_over_095() {
     for (i, shape) in SHAPES.iter().enumerate() {
         for (j, colour) in colours.iter().enumerate().filter(|(j, _)| (i + j) % 2 == 0) {
             let (photo, truth) = product_photo(*shape, *colour, 640, 480, (i * 10 + j) as u64);
-            let mask = engine.mask(&photo).unwrap().expect("a product is found");
+            let mask = engine.mask(&photo).unwrap().expect("a product is found").alpha;
             assert_eq!(mask.dimensions(), truth.dimensions());
             let score = iou(&mask, &truth);
             println!("{shape:?} {colour:?}: IoU {score:.4}");

@@ -46,6 +46,9 @@ pub const ENV_KEYS: &[&str] = &[
     "GRADIO_TOKEN",
     "GRADIO_USERNAME",
     "GRADIO_PASSWORD",
+    "GRADIO_OUTPUT_INDEX",
+    "GRADIO_EXTRA_INPUTS",
+    "GRADIO_MAX_SIDE",
     "MAX_CONCURRENT_REQUESTS",
     "HTTP_ADDR",
     "PORT",
@@ -96,6 +99,12 @@ pub struct Config {
     pub gradio_token: Option<Secret>,
     pub gradio_username: Option<Text>,
     pub gradio_password: Option<Secret>,
+    /// Which output of the endpoint holds the cut-out (else: the first image with transparency).
+    pub gradio_output_index: Option<usize>,
+    /// Values for the endpoint's inputs after the image, as a JSON array (else their defaults).
+    pub gradio_extra_inputs: Option<Text>,
+    /// Photos are scaled down to this longer side before upload.
+    pub gradio_max_side: u32,
     pub max_concurrent_requests: usize,
 
     pub http_addr: Text,
@@ -144,6 +153,9 @@ impl Default for Config {
             gradio_token: None,
             gradio_username: None,
             gradio_password: None,
+            gradio_output_index: None,
+            gradio_extra_inputs: None,
+            gradio_max_side: 2048,
             max_concurrent_requests: 2,
             http_addr: Text("127.0.0.1:8501".into()),
             port: None,
@@ -291,6 +303,17 @@ impl Config {
             }
             if !names.insert(preset.name.clone()) {
                 return Err(format!("{key}.name `{}` is used twice", preset.name));
+            }
+        }
+        if self.gradio_max_side < 64 {
+            return Err("gradio_max_side (GRADIO_MAX_SIDE) must be at least 64 pixels".into());
+        }
+        if let Some(text) = &self.gradio_extra_inputs {
+            if serde_json::from_str::<Vec<serde_json::Value>>(&text.0).is_err() {
+                return Err(format!(
+                    "gradio_extra_inputs (GRADIO_EXTRA_INPUTS) must be a JSON array such as [\"1024x1024\", \"General\"], not `{}`",
+                    text.0
+                ));
             }
         }
         if self.engine() == EngineChoice::Gradio && self.gradio_api_url.is_none() {

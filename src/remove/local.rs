@@ -4,10 +4,10 @@
 //! so a fresh checkout works offline. The plan is optimised once at start-up and shared by every
 //! worker; each call runs its own state.
 
-use super::{refine, RemovalEngine};
+use super::{refine, Mask, RemovalEngine};
 use crate::error::JobError;
 use fast_image_resize as fr;
-use image::{GrayImage, RgbImage};
+use image::RgbImage;
 use std::sync::Arc;
 use tract_onnx::prelude::*;
 
@@ -61,7 +61,7 @@ impl RemovalEngine for LocalEngine {
         "local"
     }
 
-    fn mask(&self, photo: &RgbImage) -> Result<Option<GrayImage>, JobError> {
+    fn mask(&self, photo: &RgbImage) -> Result<Option<Mask>, JobError> {
         // A failure of the embedded model is a bug or resource problem, never the photo's fault:
         // keep the file and retry rather than reject it.
         let mut prob = self.saliency(photo).map_err(JobError::Transient)?;
@@ -72,7 +72,7 @@ impl RemovalEngine for LocalEngine {
         for v in &mut prob {
             *v = (*v - lo) / (hi - lo);
         }
-        Ok(Some(refine::refine(photo, &prob, SIDE, SIDE)))
+        Ok(Some(Mask { alpha: refine::refine(photo, &prob, SIDE, SIDE), engine: "local" }))
     }
 }
 

@@ -3,9 +3,11 @@
 //! Engines implement [`RemovalEngine`]; the pipeline only sees a mask. A photo that already carries
 //! real transparency (a PNG or WebP cut-out) is its own cut-out and never reaches an engine.
 
+mod gradio;
 mod local;
 pub mod refine;
 
+pub use gradio::{base_url, GradioEngine};
 pub use local::LocalEngine;
 
 use crate::error::{JobError, RejectReason, Rejection};
@@ -16,7 +18,14 @@ pub trait RemovalEngine: Send + Sync {
     /// Name recorded in logs and in the `engine` label of the metrics.
     fn name(&self) -> &'static str;
     /// The product's alpha at the photo's resolution; `None` when the photo holds no product.
-    fn mask(&self, photo: &RgbImage) -> Result<Option<GrayImage>, JobError>;
+    fn mask(&self, photo: &RgbImage) -> Result<Option<Mask>, JobError>;
+}
+
+/// An alpha mask and the engine that actually made it (a remote engine may fall back to the
+/// embedded one).
+pub struct Mask {
+    pub alpha: GrayImage,
+    pub engine: &'static str,
 }
 
 /// How a cut-out was obtained.

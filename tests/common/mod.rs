@@ -2,6 +2,7 @@
 //! HTTP client and a generator of synthetic product photos with exact masks.
 #![allow(dead_code)]
 
+pub mod gradio;
 pub mod synth;
 
 use std::io::{Read, Write};
