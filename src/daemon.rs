@@ -9,6 +9,7 @@ use crate::health::{sample_resources, Health, Resources};
 use crate::http::{router, Endpoints};
 use crate::logging::Logging;
 use crate::signals::{self, Signal};
+use crate::systemd;
 use crate::watch::{Watch, WatchSettings};
 use crate::worker::Retries;
 use std::sync::{Arc, Mutex};
@@ -78,6 +79,8 @@ pub async fn run(config: Config, sources: Sources, logging: Logging) -> Result<(
         "thumbgen started"
     );
 
+    tokio::spawn(tell_systemd(app.status.clone(), app.queue.clone(), STUCK_AFTER, shutdown.subscribe()));
+
     while let Some(Signal::Reload) = signals.recv().await {
         reload(&sources, config, &logging, &app);
     }
@@ -85,6 +88,7 @@ pub async fn run(config: Config, sources: Sources, logging: Logging) -> Result<(
     let in_flight = app.metrics.jobs_in_flight.get();
     info!(in_flight, "stopping: finishing jobs in flight (at most {:?})", config.shutdown_timeout.0);
     app.status.set_shutting_down();
+    systemd::notify("STOPPING=1\nSTATUS=finishing jobs in flight");
     let _ = shutdown.send(());
     app.queue.close();
     let finish = async {
@@ -102,6 +106,37 @@ pub async fn run(config: Config, sources: Sources, logging: Logging) -> Result<(
     let _ = http.await;
     info!("thumbgen stopped");
     Ok(())
+}
+
+/// READY=1 once the first scan is done, then watchdog pings while the pipeline makes progress:
+/// when work waits and no job has finished for `stuck_after`, pings stop and systemd restarts
+/// the service (with `WatchdogSec` set).
+async fn tell_systemd(
+    status: Arc<crate::status::Status>,
+    queue: Arc<crate::queue::Queue>,
+    stuck_after: Duration,
+    mut stop: broadcast::Receiver<()>,
+) {
+    while !status.is_first_scan_done() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    systemd::notify(&format!("READY=1\nSTATUS=watching for files (pid {})", std::process::id()));
+    let Some(interval) = systemd::watchdog_interval() else { return };
+    loop {
+        let stuck = !queue.is_idle() && status.since_progress() > stuck_after;
+        if stuck {
+            warn!(
+                "pipeline stuck: no job finished for {} s; withholding the watchdog ping",
+                status.since_progress().as_secs()
+            );
+        } else {
+            systemd::notify("WATCHDOG=1");
+        }
+        tokio::select! {
+            _ = stop.recv() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
 }
 
 /// SIGHUP: read the configuration again. The log level changes at once; everything else needs a

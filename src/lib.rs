@@ -24,7 +24,8 @@
 //! - [`app`]: assembles the shared parts; [`daemon`]: `thumbgen run`; [`batch`]:
 //!   `thumbgen process`; [`cli`]: the command line; [`probe`]: `thumbgen health`.
 //! - [`http`], [`health`], [`metrics`], [`status`]: what orchestrators and Prometheus see.
-//! - [`logging`]: console and rotated JSON file; [`signals`]: stop and reload;
+//! - [`logging`]: console and rotated JSON file; [`signals`]: stop and reload; [`systemd`]:
+//!   readiness, stopping and watchdog notifications;
 //!   [`error`]: rejection versus retry.
 
 pub mod app;
@@ -51,6 +52,7 @@ pub mod remove;
 pub mod signals;
 pub mod state;
 pub mod status;
+pub mod systemd;
 pub mod validate;
 pub mod watch;
 pub mod worker;

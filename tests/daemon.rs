@@ -235,3 +235,28 @@ fn config_prints_masked_settings_and_names_bad_keys() {
     assert!(text.contains("workers = 4"), "environment overrides the file: {text}");
     assert!(text.contains("quality = 80"), "{text}");
 }
+
+#[test]
+fn systemd_is_told_ready_watchdog_and_stopping() {
+    let sb = Sandbox::new();
+    let socket_path = sb.path("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let path = socket_path.to_str().unwrap();
+    let d = sb.start(&[("NOTIFY_SOCKET", path), ("WATCHDOG_USEC", "1000000")]);
+    let mut heard = Vec::new();
+    let mut buf = [0u8; 512];
+    let mut listen_until = |want: &str, heard: &mut Vec<String>| {
+        while !heard.iter().any(|m: &String| m.contains(want)) {
+            let n = socket.recv(&mut buf).unwrap_or_else(|e| panic!("waiting for {want}: {e}; heard {heard:?}"));
+            heard.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    };
+    listen_until("READY=1", &mut heard);
+    listen_until("WATCHDOG=1", &mut heard);
+    assert!(d.stop().success());
+    listen_until("STOPPING=1", &mut heard);
+    let ready = heard.iter().position(|m| m.contains("READY=1")).unwrap();
+    let stopping = heard.iter().position(|m| m.contains("STOPPING=1")).unwrap();
+    assert!(ready < stopping, "{heard:?}");
+}
