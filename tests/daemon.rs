@@ -260,3 +260,17 @@ fn systemd_is_told_ready_watchdog_and_stopping() {
     let stopping = heard.iter().position(|m| m.contains("STOPPING=1")).unwrap();
     assert!(ready < stopping, "{heard:?}");
 }
+
+#[test]
+fn the_shipped_config_file_is_valid_and_holds_the_defaults() {
+    let sb = Sandbox::new();
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/config/thumbgen.toml");
+    let with_file = sb.run(&["--config", shipped, "config"], &[]);
+    assert!(with_file.status.success(), "{}", String::from_utf8_lossy(&with_file.stderr));
+    let defaults = sb.run(&["config"], &[]);
+    assert_eq!(
+        String::from_utf8_lossy(&with_file.stdout),
+        String::from_utf8_lossy(&defaults.stdout),
+        "config/thumbgen.toml must document the built-in defaults"
+    );
+}
