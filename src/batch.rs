@@ -46,7 +46,7 @@ pub async fn process(config: Config) -> Result<bool, String> {
             _ = tokio::time::sleep(Duration::from_millis(100)) => {}
         }
         let tally = &workers.tally;
-        bar.set_position(tally.inputs.load(Ordering::Relaxed).min(total) as u64);
+        bar.set_position(tally.inputs().min(total) as u64);
         bar.set_message(format!("{} thumbnails", tally.thumbnails.load(Ordering::Relaxed)));
     }
     bar.finish_and_clear();
@@ -60,7 +60,7 @@ pub async fn process(config: Config) -> Result<bool, String> {
     let failed = tally.failed.load(Ordering::Relaxed);
     println!(
         "thumbgen process: {} inputs in {:.1} s — {} thumbnails written, {} rejected (see {}), {} left for a later run{}",
-        tally.inputs.load(Ordering::Relaxed),
+        tally.inputs(),
         started.elapsed().as_secs_f64(),
         tally.thumbnails.load(Ordering::Relaxed),
         tally.rejected.load(Ordering::Relaxed),

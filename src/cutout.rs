@@ -28,17 +28,24 @@ pub fn has_real_transparency(image: &DynamicImage) -> bool {
 
 impl Cutout {
     /// Joins a photo and its alpha mask (same size) and crops to the product; `None` when the mask
-    /// holds no product at all.
+    /// holds no product at all. Edge pixels get their background's colour taken out (see
+    /// [`decontaminate`]), so the product shows no halo of its old backdrop on a new one.
     pub fn from_mask(photo: &RgbImage, mask: &GrayImage) -> Option<Cutout> {
         debug_assert_eq!(photo.dimensions(), mask.dimensions());
         let (x, y, w, h) = bounding_box(mask.width(), mask.height(), |px, py| mask.get_pixel(px, py)[0])?;
-        let mut out = RgbaImage::new(w, h);
-        for (ox, oy, pixel) in out.enumerate_pixels_mut() {
-            let [r, g, b] = photo.get_pixel(x + ox, y + oy).0;
-            let a = mask.get_pixel(x + ox, y + oy)[0];
-            *pixel = image::Rgba([r, g, b, a]);
+        // Work on the box plus a margin of backdrop, which the colour estimate needs.
+        let radius = (photo.width().max(photo.height()) / 200).max(4);
+        let (mx, my) = (x.saturating_sub(radius), y.saturating_sub(radius));
+        let mw = (x + w + radius).min(photo.width()) - mx;
+        let mh = (y + h + radius).min(photo.height()) - my;
+        let mut region = RgbaImage::new(mw, mh);
+        for (ox, oy, pixel) in region.enumerate_pixels_mut() {
+            let [r, g, b] = photo.get_pixel(mx + ox, my + oy).0;
+            *pixel = image::Rgba([r, g, b, mask.get_pixel(mx + ox, my + oy)[0]]);
         }
-        Some(Cutout { image: out })
+        decontaminate(&mut region, radius as usize);
+        let cropped = image::imageops::crop_imm(&region, x - mx, y - my, w, h).to_image();
+        Some(Cutout { image: cropped })
     }
 
     /// Uses an image that already has transparency as the cut-out; `None` when it is fully transparent.
@@ -46,6 +53,40 @@ impl Cutout {
         let (x, y, w, h) = bounding_box(image.width(), image.height(), |px, py| image.get_pixel(px, py)[3])?;
         let cropped = image::imageops::crop_imm(&image, x, y, w, h).to_image();
         Some(Cutout { image: cropped })
+    }
+}
+
+/// Estimates the product's own colour where the mask is partly transparent.
+///
+/// An edge pixel of the photo mixes product and backdrop: `I = a·F + (1 − a)·B`. The backdrop
+/// colour `B` is the local average of the photo weighted by transparency, the product colour a
+/// first guess `F̂` weighted by opacity; then `F = F̂ + a·(I − a·F̂ − (1 − a)·B)`, the one-step blur
+/// fusion of Forte & Pitié (2021). Opaque and fully transparent pixels are left as they are.
+fn decontaminate(region: &mut RgbaImage, radius: usize) {
+    use crate::remove::refine::box_mean;
+    let (w, h) = region.dimensions();
+    let alpha: Vec<f32> = region.pixels().map(|p| p[3] as f32 / 255.0).collect();
+    if !alpha.iter().any(|&a| a > 0.0 && a < 1.0) {
+        return;
+    }
+    let clear: Vec<f32> = alpha.iter().map(|a| 1.0 - a).collect();
+    let mean_alpha = box_mean(&alpha, w, h, radius);
+    let mean_clear = box_mean(&clear, w, h, radius);
+    for c in 0..3 {
+        let channel: Vec<f32> = region.pixels().map(|p| p[c] as f32 / 255.0).collect();
+        let weighted = |weights: &[f32]| -> Vec<f32> { channel.iter().zip(weights).map(|(v, w)| v * w).collect() };
+        let fg_sum = box_mean(&weighted(&alpha), w, h, radius);
+        let bg_sum = box_mean(&weighted(&clear), w, h, radius);
+        for (k, pixel) in region.pixels_mut().enumerate() {
+            let a = alpha[k];
+            if a <= 0.0 || a >= 1.0 {
+                continue;
+            }
+            let f_hat = fg_sum[k] / mean_alpha[k].max(1e-4);
+            let b = bg_sum[k] / mean_clear[k].max(1e-4);
+            let f = f_hat + a * (channel[k] - a * f_hat - (1.0 - a) * b);
+            pixel[c] = (f.clamp(0.0, 1.0) * 255.0).round() as u8;
+        }
     }
 }
 
@@ -78,6 +119,28 @@ mod tests {
         let cut = Cutout::from_mask(&photo, &mask).unwrap();
         assert_eq!(cut.image.dimensions(), (6, 3));
         assert_eq!(cut.image.get_pixel(0, 0).0, [10, 20, 30, 255]);
+    }
+
+    #[test]
+    fn edge_pixels_lose_the_backdrop_colour() {
+        // A red product on a white backdrop; the edge column is half covered, so the photo shows pink.
+        let (w, h) = (40u32, 40u32);
+        let photo = RgbImage::from_fn(w, h, |x, _| match x {
+            0..20 => image::Rgb([255, 255, 255]),
+            20 => image::Rgb([228, 128, 128]),
+            _ => image::Rgb([200, 0, 0]),
+        });
+        let mask = GrayImage::from_fn(w, h, |x, _| {
+            image::Luma([match x {
+                0..20 => 0,
+                20 => 128,
+                _ => 255,
+            }])
+        });
+        let cut = Cutout::from_mask(&photo, &mask).unwrap();
+        let edge = cut.image.get_pixel(0, 20);
+        assert_eq!(edge[3], 128);
+        assert!(edge[1] < 40 && edge[0] > 170, "the edge keeps the product's red, not the backdrop's white: {edge:?}");
     }
 
     #[test]

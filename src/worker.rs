@@ -30,10 +30,22 @@ pub enum Retries {
 /// Counts for the end-of-run summary.
 #[derive(Default)]
 pub struct Tally {
-    pub inputs: AtomicUsize,
+    /// Distinct inputs finished (a product re-run for a new background counts once).
+    seen: Mutex<std::collections::HashSet<Job>>,
     pub thumbnails: AtomicUsize,
     pub rejected: AtomicUsize,
     pub failed: AtomicUsize,
+}
+
+impl Tally {
+    fn count(&self, job: &Job) {
+        self.seen.lock().unwrap().insert(job.clone());
+    }
+
+    /// Distinct inputs finished so far.
+    pub fn inputs(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
 }
 
 pub struct Workers {
@@ -110,11 +122,11 @@ impl Workers {
         self.attempts.lock().unwrap().remove(job);
         match outcome {
             Outcome::Product { written, .. } => {
-                self.tally.inputs.fetch_add(1, Ordering::Relaxed);
+                self.tally.count(job);
                 self.tally.thumbnails.fetch_add(written.len(), Ordering::Relaxed);
             }
             Outcome::Background { changed } => {
-                self.tally.inputs.fetch_add(1, Ordering::Relaxed);
+                self.tally.count(job);
                 if changed {
                     // Every product gets its output for this background, from cached cut-outs.
                     for product in crate::watch::all_inputs(self.pipeline.folders()) {
@@ -125,7 +137,7 @@ impl Workers {
                 }
             }
             Outcome::Rejected(_) => {
-                self.tally.inputs.fetch_add(1, Ordering::Relaxed);
+                self.tally.count(job);
                 self.tally.rejected.fetch_add(1, Ordering::Relaxed);
             }
             Outcome::Gone => {}
