@@ -38,6 +38,24 @@ fn scalar_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     d.deserialize_any(Text)
 }
 
+/// Serialises a value through `Display` and deserialises it through its `parse`, for settings
+/// written as text with units.
+macro_rules! text_serde {
+    ($t:ty) => {
+        impl Serialize for $t {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                <$t>::parse(&scalar_text(d)?).map_err(de::Error::custom)
+            }
+        }
+    };
+}
+
 /// A length of time: a number of seconds, or text such as `500ms`, `30s`, `5m`, `1h`, `7d`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Seconds(pub Duration);
@@ -80,17 +98,7 @@ impl fmt::Display for Seconds {
     }
 }
 
-impl Serialize for Seconds {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for Seconds {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Seconds::parse(&scalar_text(d)?).map_err(de::Error::custom)
-    }
-}
+text_serde!(Seconds);
 
 /// A size in bytes: a plain number, or text such as `10MB`, `10MiB`, `512k`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -127,17 +135,7 @@ impl fmt::Display for ByteSize {
     }
 }
 
-impl Serialize for ByteSize {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for ByteSize {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        ByteSize::parse(&scalar_text(d)?).map_err(de::Error::custom)
-    }
-}
+text_serde!(ByteSize);
 
 /// A secret (token, password): never printed, logged or served.
 #[derive(Clone, Default, PartialEq)]
