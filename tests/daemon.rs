@@ -274,3 +274,55 @@ fn the_shipped_config_file_is_valid_and_holds_the_defaults() {
         "config/thumbgen.toml must document the built-in defaults"
     );
 }
+
+#[test]
+fn polling_mode_takes_files_once_they_hold_still_and_ignores_temporary_names() {
+    let sb = Sandbox::new();
+    let d = sb.start(&[("WATCH_MODE", "poll"), ("POLL_INTERVAL", "300ms")]);
+    std::fs::write(sb.products().join(".hidden.jpg"), synth::product_jpeg(Shape::Box, [190, 30, 40], 12)).unwrap();
+    std::fs::write(sb.products().join("upload.jpg.part"), b"half a photo").unwrap();
+    std::fs::create_dir(sb.products().join("folder.jpg")).unwrap();
+    sb.drop_file("produtos", "polled.jpg", &synth::product_jpeg(Shape::Ball, [30, 80, 170], 13));
+    assert!(wait_until(LONG, || sb.output().join("polled.jpg").exists()), "{}", d.log_text());
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(sb.files("thumbnails-prontas"), ["polled.jpg"]);
+    assert!(sb.files("rejeitados").is_empty(), "hidden, temporary names and folders are not inputs");
+    let (_, health) = d.get("/health");
+    assert!(health.contains("\"watch_mode\":\"poll\""), "{health}");
+}
+
+#[test]
+fn deleting_an_input_keeps_its_outputs_unless_asked() {
+    for delete in [false, true] {
+        let sb = Sandbox::new();
+        let flag = if delete { "true" } else { "false" };
+        let d = sb.start(&[("DELETE_ORPHANS", flag)]);
+        sb.drop_file("backgrounds", "bg.jpg", &synth::jpeg(&synth::background(640, 480)));
+        sb.drop_file("produtos", "gone.jpg", &synth::product_jpeg(Shape::Can, [40, 140, 60], 14));
+        assert!(wait_until(LONG, || sb.files("thumbnails-prontas") == ["gone.jpg", "gone__bg.jpg"]));
+        std::fs::remove_file(sb.products().join("gone.jpg")).unwrap();
+        if delete {
+            assert!(wait_until(LONG, || sb.files("thumbnails-prontas").is_empty()), "{}", d.log_text());
+        } else {
+            std::thread::sleep(Duration::from_secs(2));
+            assert_eq!(sb.files("thumbnails-prontas"), ["gone.jpg", "gone__bg.jpg"]);
+        }
+    }
+}
+
+#[test]
+fn sighup_reloads_the_configuration() {
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.path("config")).unwrap();
+    std::fs::write(sb.path("config/thumbgen.toml"), "queue_capacity = 100\n").unwrap();
+    let d = sb.start(&[]);
+    std::fs::write(sb.path("config/thumbgen.toml"), "queue_capacity = 200\n").unwrap();
+    unsafe { libc::kill(d.pid(), libc::SIGHUP) };
+    assert!(wait_until(LONG, || d.log_text().contains("configuration reloaded")), "{}", d.log_text());
+    assert!(d.log_text().contains("queue_capacity"), "the changed key is named");
+
+    std::fs::write(sb.path("config/thumbgen.toml"), "queue_capacity = \"lots\"\n").unwrap();
+    unsafe { libc::kill(d.pid(), libc::SIGHUP) };
+    assert!(wait_until(LONG, || d.log_text().contains("reload failed")), "{}", d.log_text());
+    assert_eq!(d.get("/health/live").0, 200, "a bad reload keeps the daemon running");
+}
