@@ -2,6 +2,8 @@
 # Backs up thumbgen's folders into one timestamped, checksummed archive and deletes archives
 # older than the retention. See --help.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib/ops.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/ops.sh"
 umask 077 # the config component may hold secrets (HF_TOKEN)
 
 usage() {
@@ -75,17 +77,7 @@ done
 [[ "$retention" =~ ^[0-9]+$ ]] || die "--retention-days must be a whole number of days, got: $retention"
 
 # --- Where things are ------------------------------------------------------------------------
-systemd_layout=false
-if [ -z "$base" ]; then
-  if [ -n "${BASE_PATH:-}" ]; then
-    base=$BASE_PATH
-  elif [ ! -d produtos ] && [ -d /var/lib/thumbgen/produtos ]; then
-    base=/var/lib/thumbgen
-    systemd_layout=true
-  else
-    base=.
-  fi
-fi
+find_base
 [ -d "$base" ] || die "base folder not found: $base"
 base=$(cd "$base" && pwd)
 if [ -z "$dest" ]; then
@@ -95,28 +87,8 @@ mkdir -p "$dest"
 dest=$(cd "$dest" && pwd)
 env_file=${THUMBGEN_ENV_FILE:-/etc/thumbgen/thumbgen.env}
 
-# A folder setting as thumbgen resolves it: absolute as is, relative under the base.
-under_base() {
-  case "$1" in
-    /*) printf '%s\n' "$1" ;;
-    *) printf '%s\n' "$base/$1" ;;
-  esac
-}
 
-default_logs=logs
-if $systemd_layout; then default_logs=/var/log/thumbgen; fi
 
-folder_of() {
-  case "$1" in
-    produtos) under_base "${UPLOAD_PATH:-produtos}" ;;
-    backgrounds) under_base "${BACKGROUND_PATH:-backgrounds}" ;;
-    thumbnails) under_base "${OUTPUT_PATH:-thumbnails-prontas}" ;;
-    rejeitados) under_base "${REJECTED_PATH:-rejeitados}" ;;
-    logs) under_base "${LOG_PATH:-$default_logs}" ;;
-    state) under_base "${STATE_PATH:-.thumbgen}" ;;
-    *) return 1 ;;
-  esac
-}
 
 # --- Which components ------------------------------------------------------------------------
 selected=()

@@ -2,6 +2,8 @@
 # Prints what an operator looks at first when thumbgen misbehaves: service state, health,
 # metrics, recent log lines, folders, inotify limits, free disk and the Gradio app. See --help.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib/ops.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/ops.sh"
 
 usage() {
   cat <<'EOF'
@@ -54,17 +56,7 @@ section() { printf '\n== %s\n' "$1"; }
 have() { command -v "$1" >/dev/null 2>&1; }
 
 # --- Where things are ------------------------------------------------------------------------
-systemd_layout=false
-if [ -z "$base" ]; then
-  if [ -n "${BASE_PATH:-}" ]; then
-    base=$BASE_PATH
-  elif [ ! -d produtos ] && [ -d /var/lib/thumbgen/produtos ]; then
-    base=/var/lib/thumbgen
-    systemd_layout=true
-  else
-    base=.
-  fi
-fi
+find_base
 if [ -d "$base" ]; then base=$(cd "$base" && pwd); fi
 
 if [ -z "$url" ]; then

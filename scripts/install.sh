@@ -138,6 +138,7 @@ done
 for tool in backup.sh restore.sh diagnose.sh; do
   put_file "$repo/scripts/$tool" "$sharedir/$tool" 0755
 done
+put_file "$repo/scripts/lib/ops.sh" "$sharedir/lib/ops.sh" 0644
 
 # 3. The unit, pointing at the installed binary and docs.
 unit_tmp=$(mktemp)

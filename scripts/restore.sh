@@ -2,6 +2,8 @@
 # Restores thumbgen's folders from an archive made by scripts/backup.sh, after checking every
 # file against the archive's checksums. See --help.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib/ops.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/ops.sh"
 
 usage() {
   cat <<'EOF'
@@ -136,41 +138,12 @@ done
 [ ${#selected[@]} -gt 0 ] || die "nothing to restore"
 
 # --- Where things go -------------------------------------------------------------------------
-systemd_layout=false
-if [ -z "$base" ]; then
-  if [ -n "${BASE_PATH:-}" ]; then
-    base=$BASE_PATH
-  elif [ ! -d produtos ] && [ -d /var/lib/thumbgen/produtos ]; then
-    base=/var/lib/thumbgen
-    systemd_layout=true
-  else
-    base=.
-  fi
-fi
+find_base
 mkdir -p "$base"
 base=$(cd "$base" && pwd)
 env_file=${THUMBGEN_ENV_FILE:-/etc/thumbgen/thumbgen.env}
-default_logs=logs
-if $systemd_layout; then default_logs=/var/log/thumbgen; fi
 
-under_base() {
-  case "$1" in
-    /*) printf '%s\n' "$1" ;;
-    *) printf '%s\n' "$base/$1" ;;
-  esac
-}
 
-folder_of() {
-  case "$1" in
-    produtos) under_base "${UPLOAD_PATH:-produtos}" ;;
-    backgrounds) under_base "${BACKGROUND_PATH:-backgrounds}" ;;
-    thumbnails) under_base "${OUTPUT_PATH:-thumbnails-prontas}" ;;
-    rejeitados) under_base "${REJECTED_PATH:-rejeitados}" ;;
-    logs) under_base "${LOG_PATH:-$default_logs}" ;;
-    state) under_base "${STATE_PATH:-.thumbgen}" ;;
-    *) return 1 ;;
-  esac
-}
 
 # --- Extract and verify ----------------------------------------------------------------------
 work=$(mktemp -d "$base/.thumbgen-restore.XXXXXX")
