@@ -15,6 +15,8 @@ use tokio::sync::broadcast;
 
 /// How often the remote engine's reachability is probed for the health check.
 const PROBE_INTERVAL: Duration = Duration::from_secs(30);
+/// While it does not answer, more often, so waiting photos go as soon as it is back.
+const PROBE_INTERVAL_DOWN: Duration = Duration::from_secs(5);
 
 pub struct App {
     pub config: Config,
@@ -83,7 +85,7 @@ fn engine_label(config: &Config) -> &'static str {
 /// a background probe of its reachability for the health check.
 async fn load_engine(
     config: &Config,
-    status: &Status,
+    status: &Arc<Status>,
     shutdown: &broadcast::Sender<()>,
 ) -> Result<Arc<dyn RemovalEngine>, String> {
     let needs_local = config.engine() == EngineChoice::Local || config.gradio_fallback_enabled.0;
@@ -98,12 +100,16 @@ async fn load_engine(
             status.set_remote(remote.clone());
             let probe = remote.clone();
             let mut stop = shutdown.subscribe();
+            let status = status.clone();
             tokio::spawn(async move {
                 loop {
-                    probe.probe().await;
+                    if probe.probe().await {
+                        status.retry_waiting_now();
+                    }
+                    let interval = if probe.reachable() { PROBE_INTERVAL } else { PROBE_INTERVAL_DOWN };
                     tokio::select! {
                         _ = stop.recv() => return,
-                        _ = tokio::time::sleep(PROBE_INTERVAL) => {}
+                        _ = tokio::time::sleep(interval) => {}
                     }
                 }
             });

@@ -16,6 +16,8 @@ pub struct Status {
     watch_mode: Mutex<&'static str>,
     /// Milliseconds since `started` when a job last finished.
     last_progress_ms: AtomicU64,
+    /// Wakes jobs waiting to be retried (the remote engine answers again).
+    retry_now: tokio::sync::Notify,
 }
 
 impl Default for Status {
@@ -29,6 +31,7 @@ impl Default for Status {
             shutting_down: AtomicBool::new(false),
             watch_mode: Mutex::new("starting"),
             last_progress_ms: AtomicU64::new(0),
+            retry_now: tokio::sync::Notify::new(),
         }
     }
 }
@@ -84,6 +87,16 @@ impl Status {
 
     pub fn watch_mode(&self) -> &'static str {
         *self.watch_mode.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Asks every job waiting for a retry to go now.
+    pub fn retry_waiting_now(&self) {
+        self.retry_now.notify_waiters();
+    }
+
+    /// Resolves when [`Status::retry_waiting_now`] is called.
+    pub async fn retry_signal(&self) {
+        self.retry_now.notified().await;
     }
 
     /// A job finished: the pipeline is moving.

@@ -167,9 +167,11 @@ impl Workers {
         let job = job.clone();
         let mut stop = shutdown.subscribe();
         let waiting = WaitingGuard(self.waiting.clone());
+        let status = self.status.clone();
         tokio::spawn(async move {
             tokio::select! {
                 _ = tokio::time::sleep(delay) => { queue.push(job); }
+                _ = status.retry_signal() => { queue.push(job); }
                 _ = stop.recv() => {}
             }
             drop(waiting);

@@ -91,19 +91,27 @@ impl GradioEngine {
         })
     }
 
-    pub fn url(&self) -> &str {
-        self.remote.base()
+    /// Whether the last probe reached the app (true before the first probe).
+    pub fn reachable(&self) -> bool {
+        self.probe.lock().unwrap().reachable != Some(false)
     }
 
     /// Checks that the app answers, for the health endpoint; runs in the background, never inside
-    /// a health request.
-    pub async fn probe(&self) {
+    /// a health request. Returns true when the app answers again after it did not.
+    pub async fn probe(&self) -> bool {
         let result = self.remote.probe(Duration::from_secs(5)).await;
         let mut probe = self.probe.lock().unwrap();
+        let was_down = probe.reachable == Some(false);
         *probe = match result {
             Ok(version) => Probe { reachable: Some(true), detail: format!("gradio {version}") },
             Err(e) => Probe { reachable: Some(false), detail: e },
         };
+        let recovered = was_down && probe.reachable == Some(true);
+        if recovered {
+            self.breaker.lock().unwrap().success();
+            info!(url = %self.remote.base(), "gradio app answers again; retrying waiting photos now");
+        }
+        recovered
     }
 
     /// Health of the remote engine: level, message and details for the `dependencies` check.
