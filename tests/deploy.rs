@@ -41,24 +41,8 @@ fn run(cmd: &mut Command, install_hint: &str) -> Output {
 /// shell cannot change what it does.
 fn script(name: &str) -> Command {
     let mut cmd = Command::new(repo().join("scripts").join(name));
-    for key in [
-        "BASE_PATH",
-        "UPLOAD_PATH",
-        "BACKGROUND_PATH",
-        "OUTPUT_PATH",
-        "REJECTED_PATH",
-        "LOG_PATH",
-        "STATE_PATH",
-        "HTTP_ADDR",
-        "PORT",
-        "GRADIO_API_URL",
-        "HF_TOKEN",
-        "GRADIO_TOKEN",
-        "DESTDIR",
-        "PREFIX",
-        "THUMBGEN_BIN",
-        "THUMBGEN_ENV_FILE",
-    ] {
+    let ops_keys = ["DESTDIR", "PREFIX", "THUMBGEN_BIN", "THUMBGEN_ENV_FILE"];
+    for key in thumbgen::config::ENV_KEYS.iter().chain(&ops_keys) {
         cmd.env_remove(key);
     }
     cmd
@@ -409,14 +393,28 @@ fn backup_wipe_restore_reproduces_identical_trees() {
     assert_eq!(fs::read(&env_file).unwrap(), env_before);
 }
 
-#[test]
-fn restore_of_one_component_leaves_the_others_alone_and_needs_force_over_data() {
+/// A populated base folder and one full backup of it.
+struct Backed {
+    base: tempfile::TempDir,
+    _etc: tempfile::TempDir,
+    env_file: PathBuf,
+    dest: tempfile::TempDir,
+    archive: PathBuf,
+}
+
+fn backed_up() -> Backed {
     let base = populated_base();
     let etc = tempfile::tempdir().unwrap();
     let env_file = etc.path().join("thumbgen.env");
     let dest = tempfile::tempdir().unwrap();
     backup(base.path(), dest.path(), &env_file, &[]);
     let archive = archives(dest.path()).remove(0);
+    Backed { base, _etc: etc, env_file, dest, archive }
+}
+
+#[test]
+fn restore_of_one_component_leaves_the_others_alone_and_needs_force_over_data() {
+    let Backed { base, _etc, env_file, dest: _dest, archive } = backed_up();
     let original_products = tree(&base.path().join("produtos"));
 
     // Damage produtos, and change the thumbnails in a way a produtos restore must not undo.
@@ -460,12 +458,7 @@ fn restore_of_one_component_leaves_the_others_alone_and_needs_force_over_data() 
 
 #[test]
 fn restore_refuses_a_damaged_archive() {
-    let base = populated_base();
-    let etc = tempfile::tempdir().unwrap();
-    let env_file = etc.path().join("thumbgen.env");
-    let dest = tempfile::tempdir().unwrap();
-    backup(base.path(), dest.path(), &env_file, &[]);
-    let archive = archives(dest.path()).remove(0);
+    let Backed { base: _base, _etc, env_file, dest: _dest, archive } = backed_up();
     let top = archive.file_name().unwrap().to_string_lossy().trim_end_matches(".tar.gz").to_owned();
 
     // 1. A file altered inside a re-packed archive (no outer checksum): SHA256SUMS catches it.
