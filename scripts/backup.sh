@@ -45,12 +45,7 @@ Restore with scripts/restore.sh --from ARCHIVE.
 EOF
 }
 
-die() {
-  echo "backup.sh: $*" >&2
-  exit 1
-}
 
-all_components=(produtos backgrounds thumbnails rejeitados config logs state)
 base=
 dest=
 retention=14

@@ -34,10 +34,7 @@ unhealthy, 2 when it cannot be reached.
 EOF
 }
 
-die() {
-  echo "diagnose.sh: $*" >&2
-  exit 2
-}
+die_status=2
 
 url=
 base=

@@ -38,12 +38,7 @@ it then picks up the restored journal and cache and redoes only what is missing.
 EOF
 }
 
-die() {
-  echo "restore.sh: $*" >&2
-  exit 1
-}
 
-all_components=(produtos backgrounds thumbnails rejeitados config logs state)
 archive=
 base=
 requested=()

@@ -1,6 +1,16 @@
 # shellcheck shell=bash
 # Where thumbgen's folders are, for backup.sh, restore.sh and diagnose.sh (sourced, not run).
 
+# Every component backup.sh saves and restore.sh brings back.
+# shellcheck disable=SC2034  # read by the scripts that source this file
+all_components=(produtos backgrounds thumbnails rejeitados config logs state)
+
+# Prints "<script>: message" on stderr and exits with `die_status` (default 1).
+die() {
+  echo "$(basename "$0"): $*" >&2
+  exit "${die_status:-1}"
+}
+
 # Sets `base` (unless already given) and `systemd_layout`: BASE_PATH first, then the layout of
 # scripts/install.sh when the current folder holds no produtos/, else the current folder.
 find_base() {
