@@ -6,7 +6,7 @@ use crate::folders::Folders;
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::queue::Queue;
-use crate::remove::{GradioEngine, LocalEngine, RemovalEngine};
+use crate::remove::{GradioEngine, RemovalEngine};
 use crate::status::Status;
 use crate::worker::{Retries, Workers};
 use std::sync::Arc;
@@ -89,11 +89,7 @@ async fn load_engine(
     shutdown: &broadcast::Sender<()>,
 ) -> Result<Arc<dyn RemovalEngine>, String> {
     let needs_local = config.engine() == EngineChoice::Local || config.gradio_fallback_enabled.0;
-    let local = if needs_local {
-        Some(Arc::new(tokio::task::spawn_blocking(LocalEngine::load).await.map_err(|e| e.to_string())??))
-    } else {
-        None
-    };
+    let local = if needs_local { Some(load_local(config).await?) } else { None };
     match (config.engine(), local) {
         (EngineChoice::Gradio, fallback) => {
             let remote = Arc::new(GradioEngine::new(config, fallback)?);
@@ -118,4 +114,25 @@ async fn load_engine(
         (_, Some(local)) => Ok(local),
         (_, None) => unreachable!("the embedded engine is loaded whenever it is the engine"),
     }
+}
+
+/// The embedded engine, parsed off the async threads.
+#[cfg(feature = "embedded")]
+async fn load_local(_config: &Config) -> Result<Arc<dyn RemovalEngine>, String> {
+    let engine = tokio::task::spawn_blocking(crate::remove::LocalEngine::load).await.map_err(|e| e.to_string())??;
+    Ok(Arc::new(engine))
+}
+
+/// A build without the `embedded` feature: the embedded engine, chosen or as the remote engine's
+/// stand-in, is a start-up error.
+#[cfg(not(feature = "embedded"))]
+async fn load_local(config: &Config) -> Result<Arc<dyn RemovalEngine>, String> {
+    const NONE: &str = "this build has no embedded engine; rebuild with --features embedded";
+    Err(match config.engine() {
+        EngineChoice::Gradio => format!(
+            "gradio_fallback_enabled (GRADIO_FALLBACK_ENABLED) needs the embedded engine: {NONE} or set \
+             GRADIO_FALLBACK_ENABLED=false"
+        ),
+        _ => format!("{NONE} or set GRADIO_API_URL"),
+    })
 }

@@ -43,6 +43,7 @@ enum Command {
 const EXIT_START_FAILURE: u8 = 2;
 
 pub fn main() -> ExitCode {
+    crate::memory::tune_for_images();
     let cli = Cli::parse();
     // TLS for remote engines (Hugging Face Spaces): one process-wide crypto provider.
     let _ = rustls::crypto::ring::default_provider().install_default();

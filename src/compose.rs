@@ -46,10 +46,10 @@ pub fn place(cutout: &Cutout, preset: &Preset) -> Placed {
     let w = ((cw as f32 * scale).round() as u32).clamp(1, preset.width);
     let h = ((ch as f32 * scale).round() as u32).clamp(1, preset.height);
 
-    let mut src = fr::images::Image::from_vec_u8(cw, ch, cutout.image.as_raw().clone(), fr::PixelType::U8x4)
+    let straight = fr::images::ImageRef::new(cw, ch, cutout.image.as_raw(), fr::PixelType::U8x4)
         .expect("buffer matches its dimensions");
-    let mul_div = fr::MulDiv::default();
-    mul_div.multiply_alpha_inplace(&mut src).expect("U8x4 supports alpha");
+    let mut src = fr::images::Image::new(cw, ch, fr::PixelType::U8x4);
+    fr::MulDiv::default().multiply_alpha(&straight, &mut src).expect("U8x4 supports alpha");
     let mut dst = fr::images::Image::new(w, h, fr::PixelType::U8x4);
     fr::Resizer::new().resize(&src, &mut dst, &lanczos().use_alpha(false)).expect("resize of a valid image");
     let mut premultiplied = RgbaImage::from_raw(w, h, dst.into_vec()).expect("buffer matches");

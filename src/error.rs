@@ -99,11 +99,16 @@ pub fn read_error(path: &std::path::Path, e: &std::io::Error) -> JobError {
             format!("thumbgen is not allowed to read {}", path.display()),
             "Give the thumbgen user read permission (e.g. chmod 644) and copy the file into the folder again.",
         )),
-        _ if e.raw_os_error() == Some(libc::ELOOP) => JobError::Rejected(Rejection::new(
-            RejectReason::Symlink,
-            "the file is a symbolic link; links are never followed so nothing outside the folder can be read",
-            "Copy the photo itself into the folder instead of linking to it.",
-        )),
+        _ if e.raw_os_error() == Some(libc::ELOOP) => JobError::Rejected(symlink_rejection()),
         _ => JobError::Transient(format!("cannot read {}: {e}", path.display())),
     }
+}
+
+/// The rejection of a symbolic link, which is never followed.
+pub fn symlink_rejection() -> Rejection {
+    Rejection::new(
+        RejectReason::Symlink,
+        "the file is a symbolic link; links are never followed so nothing outside the folder can be read",
+        "Copy the photo itself into the folder instead of linking to it.",
+    )
 }

@@ -24,6 +24,7 @@
 //! - [`app`]: assembles the shared parts; [`daemon`]: `thumbgen run`; [`batch`]:
 //!   `thumbgen process`; [`cli`]: the command line; [`probe`]: `thumbgen health`.
 //! - [`http`], [`health`], [`metrics`], [`status`]: what orchestrators and Prometheus see.
+//! - [`memory`]: allocator tuned for big image buffers, trimmed when idle.
 //! - [`logging`]: console and rotated JSON file; [`signals`]: stop and reload; [`systemd`]:
 //!   readiness, stopping and watchdog notifications;
 //!   [`error`]: rejection versus retry.
@@ -41,6 +42,7 @@ pub mod folders;
 pub mod health;
 pub mod http;
 pub mod logging;
+pub mod memory;
 pub mod metrics;
 pub mod naming;
 pub mod pipeline;

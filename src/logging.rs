@@ -1,11 +1,12 @@
 //! Logging: a readable console and JSON lines in `LOG_PATH/app.log`, rotated by size.
 //!
-//! The file log never stops the daemon: when its folder cannot be written, thumbgen says so on
-//! the console and carries on with console logging alone.
+//! The file log never stops the daemon: when its folder cannot be written, at start or later (a
+//! full disk), thumbgen says so on the console and carries on with console logging alone; a line
+//! that could not be written whole is taken back, so `app.log` stays valid JSON lines.
 
 use crate::config::{Config, LogFormat, LogLevel};
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tracing_subscriber::layer::SubscriberExt;
@@ -31,8 +32,12 @@ impl Logging {
     /// Installs the global subscriber. Returns the file problem, if any, to be logged once ready.
     pub fn init(config: &Config) -> (Logging, Option<String>) {
         let (filter, handle) = reload::Layer::new(filter_for(config.log_level));
+        // Colours only on a terminal: journald, `docker logs` and files get plain text.
+        let ansi = io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         let console = match config.log_format {
-            LogFormat::Text => tracing_subscriber::fmt::layer().with_writer(io::stderr).with_target(false).boxed(),
+            LogFormat::Text => {
+                tracing_subscriber::fmt::layer().with_writer(io::stderr).with_target(false).with_ansi(ansi).boxed()
+            }
             LogFormat::Json => {
                 tracing_subscriber::fmt::layer().json().flatten_event(true).with_writer(io::stderr).boxed()
             }
@@ -62,6 +67,9 @@ impl Logging {
 struct RotatingFile {
     path: PathBuf,
     inner: Arc<Mutex<(fs::File, u64)>>,
+    /// Whether the last write failed: the console hears once when writing stops working and once
+    /// when it works again.
+    failing: bool,
 }
 
 impl RotatingFile {
@@ -70,7 +78,7 @@ impl RotatingFile {
         let path = dir.join("app.log");
         let file = fs::OpenOptions::new().create(true).append(true).open(&path)?;
         let len = file.metadata()?.len();
-        Ok(RotatingFile { path, inner: Arc::new(Mutex::new((file, len))) })
+        Ok(RotatingFile { path, inner: Arc::new(Mutex::new((file, len))), failing: false })
     }
 
     fn rotate(&self) -> io::Result<fs::File> {
@@ -93,9 +101,42 @@ impl Write for RotatingFile {
                 *guard = (file, 0);
             }
         }
-        let n = guard.0.write(buf)?;
-        guard.1 += n as u64;
-        Ok(n)
+        // One call is one log line: written whole, or not at all.
+        let mut written = 0;
+        let result = loop {
+            match guard.0.write(&buf[written..]) {
+                Ok(0) => break Err(io::Error::from(io::ErrorKind::WriteZero)),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+            if written == buf.len() {
+                break Ok(());
+            }
+        };
+        match result {
+            Ok(()) => {
+                guard.1 += written as u64;
+                if std::mem::take(&mut self.failing) {
+                    eprintln!("thumbgen: {} can be written again; file logging resumed", self.path.display());
+                }
+                Ok(written)
+            }
+            Err(e) => {
+                if written > 0 {
+                    if let Ok(len) = guard.0.metadata().map(|m| m.len()) {
+                        let _ = guard.0.set_len(len.saturating_sub(written as u64));
+                    }
+                }
+                if !std::mem::replace(&mut self.failing, true) {
+                    eprintln!(
+                        "thumbgen: cannot write {} ({e}); logging to the console only until it can be written again",
+                        self.path.display()
+                    );
+                }
+                Err(e)
+            }
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -93,6 +93,7 @@ impl Pipeline {
         let state = State::open(&folders.state, config.cache_enabled.0)
             .map_err(|e| format!("cannot open the state folder {}: {e}", folders.state.display()))?;
         crate::write::remove_stale_temps(&folders.output);
+        crate::write::remove_stale_temps(&folders.rejected); // notes of rejections cut short
         let main = PresetSlot { suffix: None, fingerprint: config.preset.fingerprint(), preset: config.preset.clone() };
         let extras = config.extra_presets.iter().map(|p| PresetSlot {
             suffix: Some(p.name.clone()),
@@ -265,9 +266,12 @@ impl Pipeline {
                 let photo = validate::decode(&input)?;
                 self.metrics.stage("validate", started.elapsed().as_secs_f64());
                 let (cutout, source) = self.cut_out(photo)?;
-                self.state
-                    .save_cutout(&hash, &cutout)
-                    .map_err(|e| JobError::Transient(format!("cannot save the cut-out in the state folder: {e}")))?;
+                // A photo that is its own cut-out is cheaper to decode again than to cache.
+                if source != Source::OwnTransparency {
+                    self.state.save_cutout(&hash, &cutout).map_err(|e| {
+                        JobError::Transient(format!("cannot save the cut-out in the state folder: {e}"))
+                    })?;
+                }
                 (cutout, Some(source))
             }
         };

@@ -15,7 +15,7 @@ use crate::write::{sync_dir, write_atomic};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fs;
-use std::io::{self, BufRead, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
@@ -142,13 +142,19 @@ impl State {
         crate::write::remove_stale_temps(dir);
         crate::write::remove_stale_temps(&cutouts);
         let mut tables = Tables::default();
-        if let Ok(file) = fs::File::open(dir.join(JOURNAL)) {
-            for line in io::BufReader::new(file).lines() {
-                // A torn line from a crash, or a line from a newer version: skip it.
-                if let Ok(record) = serde_json::from_str::<Record>(&line?) {
-                    tables.apply(record);
+        match fs::read(dir.join(JOURNAL)) {
+            Ok(journal) => {
+                // Lines are split as bytes: a torn line from a crash, garbage left by a power cut
+                // (zeros, half a UTF-8 character) or a line from a newer version is skipped, never
+                // a reason not to start.
+                for line in journal.split(|&b| b == b'\n') {
+                    if let Ok(record) = serde_json::from_slice::<Record>(line) {
+                        tables.apply(record);
+                    }
                 }
             }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
         }
         let mut compact = Vec::new();
         for record in tables.records() {
@@ -156,6 +162,7 @@ impl State {
             compact.push(b'\n');
         }
         write_atomic(dir, JOURNAL, &compact)?;
+        sync_dir(dir)?;
         let file = fs::OpenOptions::new().append(true).open(dir.join(JOURNAL))?;
         Ok(State { dir: dir.to_owned(), cutouts, cache_enabled, inner: Mutex::new((tables, file)) })
     }
@@ -351,6 +358,24 @@ mod tests {
         assert_eq!(state.known_hash(Folder::Product, "a.jpg", &stamp(10)).as_deref(), Some("h1"));
         assert_eq!(state.known_hash(Folder::Product, "a.jpg", &stamp(11)), None);
         assert_eq!(state.outputs_of(Some("a.jpg"), None), vec!["a.jpg".to_string()]);
+    }
+
+    #[test]
+    fn a_journal_with_garbage_from_a_crash_still_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let state = State::open(dir.path(), true).unwrap();
+            state.record_hash(Folder::Product, "tênis.jpg", stamp(10), "h1").unwrap();
+        }
+        // Half of a UTF-8 character, then the zeros a power cut can leave at the end of a file.
+        let mut f = fs::OpenOptions::new().append(true).open(dir.path().join(JOURNAL)).unwrap();
+        f.write_all(b"{\"k\":\"stamp\",\"name\":\"t\xc3").unwrap();
+        f.write_all(&[0u8; 64]).unwrap();
+        drop(f);
+        let state = State::open(dir.path(), true).unwrap();
+        assert_eq!(state.known_hash(Folder::Product, "tênis.jpg", &stamp(10)).as_deref(), Some("h1"));
+        let again = fs::read(dir.path().join(JOURNAL)).unwrap();
+        assert!(std::str::from_utf8(&again).is_ok() && !again.contains(&0), "compaction drops the garbage");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! its magic bytes (never its extension) and its dimensions from its header, so a pixel bomb is
 //! refused from a few bytes.
 
-use crate::error::{read_error, JobError, RejectReason, Rejection};
+use crate::error::{read_error, symlink_rejection, JobError, RejectReason, Rejection};
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 use std::io::{Cursor, Read};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -142,24 +142,25 @@ pub struct InputFile {
 
 /// Opens `path` without following a link and without blocking, and returns its metadata after
 /// checking that it is a regular, non-empty file within the size limit.
+///
+/// The entry is looked at (`lstat`) before it is opened, so a link, FIFO, socket or device is
+/// refused without ever being opened: opening a FIFO would release a writer blocked on it, opening
+/// a socket fails with an error that says nothing about the file, and opening a device can have
+/// effects of its own. The checks are repeated on the opened file, which may have been swapped in
+/// between (`O_NOFOLLOW` and `O_NONBLOCK` keep that swap harmless).
 pub fn open_regular(path: &Path, limits: &Limits) -> Result<(std::fs::File, FileStamp), JobError> {
+    let entry = std::fs::symlink_metadata(path).map_err(|e| read_error(path, &e))?;
+    check_kind(&entry)?;
+    if entry.len() > limits.max_file_size {
+        return Err(too_large(entry.len(), limits.max_file_size).into());
+    }
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(path)
         .map_err(|e| read_error(path, &e))?;
     let meta = file.metadata().map_err(|e| read_error(path, &e))?;
-    if meta.is_dir() {
-        return Err(JobError::Vanished);
-    }
-    if !meta.is_file() {
-        return Err(Rejection::new(
-            RejectReason::NotRegularFile,
-            "this is not a regular file (a pipe, socket or device cannot be a photo)",
-            "Put the photo itself into the folder.",
-        )
-        .into());
-    }
+    check_kind(&meta)?;
     if meta.len() == 0 {
         return Err(Rejection::new(
             RejectReason::Empty,
@@ -172,6 +173,40 @@ pub fn open_regular(path: &Path, limits: &Limits) -> Result<(std::fs::File, File
         return Err(too_large(meta.len(), limits.max_file_size).into());
     }
     Ok((file, FileStamp::of(&meta)))
+}
+
+/// Only regular files are inputs: a folder is not one (it is ignored), a link or a special file
+/// is rejected.
+fn check_kind(meta: &std::fs::Metadata) -> Result<(), JobError> {
+    let kind = meta.file_type();
+    if kind.is_dir() {
+        return Err(JobError::Vanished);
+    }
+    if kind.is_symlink() {
+        return Err(symlink_rejection().into());
+    }
+    if !kind.is_file() {
+        return Err(Rejection::new(
+            RejectReason::NotRegularFile,
+            format!("this is {}, not a regular file; it was not opened", special_kind(&kind)),
+            "Put the photo itself into the folder.",
+        )
+        .into());
+    }
+    Ok(())
+}
+
+fn special_kind(kind: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_fifo() {
+        "a named pipe (FIFO)"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_block_device() || kind.is_char_device() {
+        "a device"
+    } else {
+        "a special file"
+    }
 }
 
 fn too_large(len: u64, max: u64) -> Rejection {
@@ -295,6 +330,27 @@ mod tests {
         assert_eq!(sniff(b"<!DOCTYPE html><html>"), Sniffed::Other("HTML"));
         assert_eq!(sniff(b"hello world\n"), Sniffed::Other("text"));
         assert_eq!(sniff(&[0u8, 1, 2, 3, 0xFE]), Sniffed::Unknown);
+    }
+
+    #[test]
+    fn links_and_special_files_are_refused_without_being_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = Limits { max_file_size: 1 << 20, max_pixels: 1 << 20, allowed: vec![InputFormat::Jpeg] };
+        let reason = |name: &str| match open_regular(&dir.path().join(name), &limits) {
+            Err(JobError::Rejected(r)) => Some(r.reason),
+            Err(JobError::Vanished) => None,
+            other => panic!("{name}: {:?}", other.map(|_| ())),
+        };
+        let fifo = std::ffi::CString::new(dir.path().join("pipe.jpg").into_os_string().into_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        let _socket = std::os::unix::net::UnixListener::bind(dir.path().join("socket.jpg")).unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", dir.path().join("link.jpg")).unwrap();
+        std::fs::create_dir(dir.path().join("folder.jpg")).unwrap();
+        assert_eq!(reason("pipe.jpg"), Some(RejectReason::NotRegularFile));
+        assert_eq!(reason("socket.jpg"), Some(RejectReason::NotRegularFile));
+        assert_eq!(reason("link.jpg"), Some(RejectReason::Symlink));
+        assert_eq!(reason("folder.jpg"), None);
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //! With inotify a file is complete when the writer closes it or renames it into the folder
 //! (never on the first write). With polling (network mounts, or when inotify is unavailable) and
 //! for files found by a scan, a file is complete when its size and mtime stay the same across one
-//! interval. A full rescan runs at start, every `RESCAN_INTERVAL`, after the kernel's event queue
-//! overflows and after a watched folder is deleted and recreated, so no file is ever missed.
+//! interval; with inotify, a scan also leaves alone a file that was written to and not yet closed
+//! (a slow upload that stalls must not be taken half-written). A full rescan runs at start, every
+//! `RESCAN_INTERVAL`, after the kernel's event queue overflows and after a watched folder is
+//! deleted and recreated, so no file is ever missed.
 
 use crate::config::WatchMode;
 use crate::folders::Folders;
@@ -16,16 +18,38 @@ use crate::state::Folder;
 use crate::status::Status;
 use notify::event::{AccessKind, AccessMode, CreateKind, EventKind, ModifyKind, RenameMode};
 use notify::{RecursiveMode, Watcher as _};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::sync::broadcast;
 use tracing::{debug, info, warn};
 
 /// How a file looked when last listed: size, mtime (ns) and inode.
 type Look = (u64, i128, u64);
+
+/// Identity of a watched folder: inode and creation time. A folder deleted and made again often
+/// gets the same inode number back, so the inode alone cannot tell them apart.
+type DirId = (u64, Option<SystemTime>);
+
+/// What the event thread learns that the watcher loop acts on.
+#[derive(Default)]
+struct Notes {
+    /// Files written to and not closed since: still being written, so scans leave them alone
+    /// (their close event queues them).
+    writing: Mutex<HashSet<PathBuf>>,
+    /// A watched folder was deleted or moved away: its watch is gone and must be added again,
+    /// even when a new folder of the same name (and inode) is already there.
+    folder_gone: AtomicBool,
+}
+
+impl Notes {
+    fn writing(&self) -> std::sync::MutexGuard<'_, HashSet<PathBuf>> {
+        self.writing.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
 
 /// A file modified more recently than this is not taken by a scan until it holds still.
 const SETTLE: Duration = Duration::from_secs(2);
@@ -49,8 +73,9 @@ pub struct Watch {
     unsettled: HashMap<Job, Look>,
     /// The look of each file when it was last queued, so a scan queues only what changed.
     queued_as: HashMap<Job, Look>,
-    /// Inode of each watched folder, to notice one deleted and recreated.
-    watched_inodes: HashMap<Folder, u64>,
+    /// Identity of each watched folder, to notice one deleted and recreated.
+    watched_ids: HashMap<Folder, DirId>,
+    notes: Arc<Notes>,
 }
 
 impl Watch {
@@ -69,7 +94,8 @@ impl Watch {
             settings,
             unsettled: HashMap::new(),
             queued_as: HashMap::new(),
-            watched_inodes: HashMap::new(),
+            watched_ids: HashMap::new(),
+            notes: Arc::new(Notes::default()),
         }
     }
 
@@ -113,11 +139,15 @@ impl Watch {
             }
             let recreated = self.ensure_folders(watcher.as_mut());
             let rescan_due = last_rescan.elapsed() >= self.settings.rescan_interval;
-            if recreated || rescan_due || self.status.take_rescan_request() || self.queue.take_overflow() {
+            // After an overflow only files not yet queued as they are now are looked for: forcing
+            // every file in again would fill the queue with finished ones, in the same directory
+            // order each time, and starve the files the overflow dropped.
+            let overflowed = self.queue.take_overflow();
+            if recreated || rescan_due || self.status.take_rescan_request() {
                 debug!("full rescan");
                 self.scan_all(true);
                 last_rescan = tokio::time::Instant::now();
-            } else if polling && last_poll.elapsed() >= self.settings.poll_interval {
+            } else if overflowed || (polling && last_poll.elapsed() >= self.settings.poll_interval) {
                 self.scan_all(false);
                 last_poll = tokio::time::Instant::now();
             } else if !self.unsettled.is_empty() {
@@ -139,8 +169,9 @@ impl Watch {
         let metrics = self.metrics.clone();
         let status = self.status.clone();
         let folders = self.folders.clone();
+        let notes = self.notes.clone();
         let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
-            Ok(event) => on_event(&event, &folders, &queue, &metrics, &status),
+            Ok(event) => on_event(&event, &folders, &queue, &metrics, &status, &notes),
             Err(e) => {
                 warn!("file watcher error: {e}; rescanning");
                 status.request_rescan();
@@ -152,34 +183,42 @@ impl Watch {
             watcher
                 .watch(dir, RecursiveMode::NonRecursive)
                 .map_err(|e| format!("cannot watch {}: {e}", dir.display()))?;
-            self.watched_inodes.insert(folder, inode(dir).unwrap_or(0));
+            self.watched_ids.insert(folder, dir_id(dir).unwrap_or((0, None)));
         }
         Ok(watcher)
     }
 
-    /// Recreates a watched folder that was deleted (and re-watches it). True when one was.
+    /// Recreates a watched folder that was deleted (and re-watches it, as well as a folder that
+    /// was deleted and made again meanwhile). True when one was.
     fn ensure_folders(&mut self, watcher: Option<&mut notify::RecommendedWatcher>) -> bool {
         let mut recreated = false;
         let mut watcher = watcher;
+        let gone = self.notes.folder_gone.swap(false, Ordering::SeqCst);
         for folder in [Folder::Background, Folder::Product] {
             let dir = self.folders.input_dir(folder).to_owned();
-            let before = self.watched_inodes.get(&folder).copied();
-            if inode(&dir).is_none() {
+            let before = self.watched_ids.get(&folder).copied();
+            if dir_id(&dir).is_none() {
                 if let Err(e) = std::fs::create_dir_all(&dir) {
                     warn!("watched folder {} is gone and cannot be recreated: {e}", dir.display());
                     continue;
                 }
                 warn!("watched folder {} was deleted; recreated it", dir.display());
             }
-            let now = inode(&dir);
-            if now != before {
+            let now = dir_id(&dir);
+            if now != before || gone {
+                if gone {
+                    self.notes.writing().retain(|p| !p.starts_with(&dir));
+                }
                 if let Some(w) = watcher.as_deref_mut() {
                     let _ = w.unwatch(&dir);
                     if let Err(e) = w.watch(&dir, RecursiveMode::NonRecursive) {
                         warn!("cannot watch {} again: {e}; the periodic rescan still finds its files", dir.display());
                     }
                 }
-                self.watched_inodes.insert(folder, now.unwrap_or(0));
+                if now != before && before.is_some() {
+                    info!("watched folder {} was replaced; watching the new one", dir.display());
+                }
+                self.watched_ids.insert(folder, now.unwrap_or((0, None)));
                 recreated |= before.is_some();
             }
         }
@@ -200,7 +239,12 @@ impl Watch {
                 self.queue.push(job);
             }
             let now = SystemTime::now();
+            let writing = self.notes.writing().clone();
+            let dir = self.folders.input_dir(folder).to_owned();
             for (name, look) in listing {
+                if writing.contains(&dir.join(&name)) {
+                    continue;
+                }
                 let job = Job { folder, name };
                 if !force && self.queued_as.get(&job) == Some(&look) {
                     continue;
@@ -220,7 +264,11 @@ impl Watch {
         let now = SystemTime::now();
         let pending: Vec<(Job, Look)> = self.unsettled.drain().collect();
         for (job, before) in pending {
-            match look_at(&self.folders.input_dir(job.folder).join(&job.name)) {
+            let path = self.folders.input_dir(job.folder).join(&job.name);
+            if self.notes.writing().contains(&path) {
+                continue; // its close event queues it
+            }
+            match look_at(&path) {
                 Some(look) if look == before || age(look, now) >= SETTLE => self.take(job, look),
                 Some(look) => {
                     self.unsettled.insert(job, look);
@@ -242,16 +290,51 @@ impl Watch {
 }
 
 /// Handles one file event (runs on notify's thread).
-fn on_event(event: &notify::Event, folders: &Folders, queue: &Queue, metrics: &Metrics, status: &Status) {
+fn on_event(
+    event: &notify::Event,
+    folders: &Folders,
+    queue: &Queue,
+    metrics: &Metrics,
+    status: &Status,
+    notes: &Notes,
+) {
     if event.need_rescan() {
+        // Close events may have been lost: forget who was writing rather than wait forever.
+        notes.writing().clear();
         status.request_rescan();
         return;
     }
+    let watched = |p: &PathBuf| *p == folders.products || *p == folders.backgrounds;
+    if matches!(event.kind, EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(RenameMode::From)))
+        && event.paths.iter().any(watched)
+    {
+        // The folder itself went away; its watch went with it.
+        notes.folder_gone.store(true, Ordering::SeqCst);
+        return;
+    }
+    let inside = |p: &PathBuf| p.parent().is_some_and(|d| d == folders.products || d == folders.backgrounds);
     let complete = match event.kind {
-        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Modify(ModifyKind::Data(_)) => {
+            let mut writing = notes.writing();
+            writing.extend(event.paths.iter().filter(|p| inside(p)).cloned());
+            return;
+        }
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => {
+            let mut writing = notes.writing();
+            event.paths.iter().for_each(|p| {
+                writing.remove(p);
+            });
+            true
+        }
         // Both halves of a rename inside the folder also arrive on their own (From, To).
         EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => return,
-        EventKind::Modify(ModifyKind::Name(_)) | EventKind::Remove(_) => false,
+        EventKind::Modify(ModifyKind::Name(_)) | EventKind::Remove(_) => {
+            let mut writing = notes.writing();
+            event.paths.iter().for_each(|p| {
+                writing.remove(p);
+            });
+            false
+        }
         // A link or a FIFO never gets a close-after-write; queue it so it is rejected visibly.
         EventKind::Create(CreateKind::File | CreateKind::Other | CreateKind::Any) => {
             for path in &event.paths {
@@ -328,8 +411,8 @@ fn age(look: Look, now: SystemTime) -> Duration {
     Duration::from_nanos((now_ns - look.1).max(0) as u64)
 }
 
-fn inode(dir: &Path) -> Option<u64> {
-    std::fs::metadata(dir).ok().filter(|m| m.is_dir()).map(|m| m.ino())
+fn dir_id(dir: &Path) -> Option<DirId> {
+    std::fs::metadata(dir).ok().filter(|m| m.is_dir()).map(|m| (m.ino(), m.created().ok()))
 }
 
 /// NFS, SMB/CIFS and FUSE mounts (Docker Desktop shares) deliver no inotify events for changes

@@ -115,6 +115,9 @@ impl Workers {
                 }
             }
             self.queue.done(&job);
+            if self.queue.is_idle() {
+                crate::memory::release_idle();
+            }
         }
     }
 

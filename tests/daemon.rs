@@ -326,3 +326,23 @@ fn sighup_reloads_the_configuration() {
     assert!(wait_until(LONG, || d.log_text().contains("reload failed")), "{}", d.log_text());
     assert_eq!(d.get("/health/live").0, 200, "a bad reload keeps the daemon running");
 }
+
+#[test]
+fn a_burst_larger_than_the_queue_is_processed_without_starving() {
+    // 10× the queue's capacity at once: the overflow rescan must bring in the dropped files, not
+    // the finished ones again (which once slowed such a burst to well under one file a second).
+    let sb = Sandbox::new();
+    let d = sb.start(&[("QUEUE_CAPACITY", "8"), ("RESCAN_INTERVAL", "3600")]);
+    let png = common::corpus::cutout_png(Shape::Box, [200, 40, 40], 96, 72);
+    for i in 0..80 {
+        sb.drop_file("produtos", &format!("item-{i:02}.png"), &png);
+    }
+    let all_done = || (0..80).all(|i| sb.output().join(format!("item-{i:02}.jpg")).exists());
+    assert!(
+        wait_until(Duration::from_secs(40), all_done),
+        "{} of 80 done\n{}",
+        sb.files("thumbnails-prontas").len(),
+        d.log_text()
+    );
+    assert!(sb.files("rejeitados").is_empty());
+}

@@ -4,10 +4,12 @@
 //! real transparency (a PNG or WebP cut-out) is its own cut-out and never reaches an engine.
 
 mod gradio;
+#[cfg(feature = "embedded")]
 mod local;
 pub mod refine;
 
 pub use gradio::{base_url, GradioEngine};
+#[cfg(feature = "embedded")]
 pub use local::LocalEngine;
 
 use crate::error::{JobError, RejectReason, Rejection};

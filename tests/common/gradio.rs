@@ -97,6 +97,22 @@ impl GradioApp {
         std::fs::read_to_string(self.calls_file()).map_or(0, |t| t.lines().count())
     }
 
+    /// The lines of the calls file, one per call of the removal function
+    /// (`N kind=K endpoint=E pid=P t=T[ mark=R,G,B]`).
+    pub fn call_lines(&self) -> Vec<String> {
+        std::fs::read_to_string(self.calls_file())
+            .map_or_else(|_| Vec::new(), |t| t.lines().map(str::to_owned).collect())
+    }
+
+    /// Jobs waiting in the app's queue (not counting the one running), from `queue/status`;
+    /// `None` when the app does not answer.
+    pub fn queue_size(&self) -> Option<u64> {
+        ["/gradio_api/queue/status", "/queue/status"].iter().find_map(|path| match super::http_get(self.port, path) {
+            Ok((200, body)) => serde_json::from_str::<serde_json::Value>(&body).ok()?["queue_size"].as_u64(),
+            _ => None,
+        })
+    }
+
     /// Kills the server as a crash would.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -2,8 +2,10 @@
 //! HTTP client and a generator of synthetic product photos with exact masks.
 #![allow(dead_code)]
 
+pub mod corpus;
 pub mod gradio;
 pub mod synth;
+pub mod system;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -74,6 +76,21 @@ impl Sandbox {
 
     /// Starts the daemon with a free port; it is killed when the returned value drops.
     pub fn start(&self, env: &[(&str, &str)]) -> Daemon {
+        let daemon = self.spawn(env);
+        daemon.wait_ready();
+        daemon
+    }
+
+    /// Starts the daemon with a free port without waiting for it to be ready (see
+    /// [`Daemon::is_ready`], [`Daemon::wait_ready`]).
+    pub fn spawn(&self, env: &[(&str, &str)]) -> Daemon {
+        let (mut cmd, port, log) = self.daemon_command(env);
+        let child = cmd.spawn().expect("daemon starts");
+        Daemon { child: Some(child), port, log }
+    }
+
+    /// `thumbgen run` in this sandbox on a free port, with its console going to a log file.
+    pub fn daemon_command(&self, env: &[(&str, &str)]) -> (Command, u16, PathBuf) {
         let port = free_port();
         let log = self.dir.path().join(format!("daemon-{port}.log"));
         let mut cmd = Command::new(BIN);
@@ -83,12 +100,8 @@ impl Sandbox {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let out = std::fs::File::create(&log).unwrap();
-        cmd.stdout(Stdio::null()).stderr(out);
-        let child = cmd.spawn().expect("daemon starts");
-        let daemon = Daemon { child: Some(child), port, log };
-        daemon.wait_ready();
-        daemon
+        cmd.stdout(Stdio::null()).stderr(std::fs::File::create(&log).unwrap());
+        (cmd, port, log)
     }
 }
 
@@ -118,9 +131,14 @@ impl Daemon {
         http_get(self.port, path).unwrap_or_else(|e| panic!("GET {path}: {e}\n{}", self.log_text()))
     }
 
-    fn wait_ready(&self) {
-        let ok = wait_until(Duration::from_secs(120), || matches!(http_get(self.port, "/health/ready"), Ok((200, _))));
+    pub fn wait_ready(&self) {
+        let ok = wait_until(Duration::from_secs(120), || self.is_ready());
         assert!(ok, "daemon not ready in time:\n{}", self.log_text());
+    }
+
+    /// Whether `/health/ready` answers 200 right now.
+    pub fn is_ready(&self) -> bool {
+        matches!(http_get(self.port, "/health/ready"), Ok((200, _)))
     }
 
     pub fn log_text(&self) -> String {

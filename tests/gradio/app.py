@@ -5,11 +5,13 @@ One script, several app *kinds* shaped like the public Spaces the daemon talks t
 gradio 4.44.1, 5.50.0 and 6.x (see tests/gradio/README.md):
 
     python tests/gradio/app.py --kind KIND --port PORT --calls FILE [--delay S] [--fail-first N]
-                               [--quota-first N] [--show-error] [--max-file-size BYTES]
+                               [--quota-first N] [--show-error] [--max-file-size BYTES] [--mark]
 
 Prints exactly one line, ``READY <port>``, on stdout once the server answers HTTP; everything else
 goes to stderr. Each call of the removal function appends one line to --calls (fsynced) before it
 does anything else, so tests can count calls even when the call then fails or the server is killed.
+With --mark, that line also names the photo received (the mean colour of its central patch), so
+tests can count calls per product.
 """
 
 from __future__ import annotations
@@ -101,6 +103,20 @@ def cutout(rgb: Image.Image) -> Image.Image:
     return out
 
 
+def mark_of(image) -> str:
+    """Identity of a received photo: `R,G,B`, the mean colour (rounded) of its central patch (the
+    middle eighth of each side), which survives JPEG re-encoding of a flat-coloured product."""
+    try:
+        px = np.asarray(to_pil_rgb(image), dtype=np.float64)
+    except Exception:  # noqa: BLE001 - a bad input is the function's problem, not the record's
+        return "none"
+    h, w, _ = px.shape
+    ph, pw = max(1, h // 8), max(1, w // 8)
+    y0, x0 = (h - ph) // 2, (w - pw) // 2
+    mean = px[y0 : y0 + ph, x0 : x0 + pw].reshape(-1, 3).mean(axis=0)
+    return ",".join(str(int(round(c))) for c in mean)
+
+
 def flatten_on_white(rgba: Image.Image) -> Image.Image:
     white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
     return Image.alpha_composite(white, rgba).convert("RGB")
@@ -112,8 +128,9 @@ def flatten_on_white(rgba: Image.Image) -> Image.Image:
 
 class Faults:
     def __init__(self, calls_path: str | None, kind: str, delay: float, fail_first: int,
-                 quota_first: int) -> None:
+                 quota_first: int, mark: bool = False) -> None:
         self.calls_path = os.path.abspath(calls_path) if calls_path else None
+        self.mark = mark
         self.kind = kind
         self.delay = delay
         self.fail_first = fail_first
@@ -121,13 +138,14 @@ class Faults:
         self.count = 0
         self.lock = threading.Lock()
 
-    def enter(self, endpoint: str) -> None:
+    def enter(self, endpoint: str, image=None) -> None:
         """Called first thing in every removal function: count, record, delay, fail."""
+        mark = f" mark={mark_of(image)}" if self.mark else ""
         with self.lock:
             self.count += 1
             n = self.count
             if self.calls_path:
-                line = f"{n} kind={self.kind} endpoint={endpoint} pid={os.getpid()} t={time.time():.3f}\n"
+                line = f"{n} kind={self.kind} endpoint={endpoint} pid={os.getpid()} t={time.time():.3f}{mark}\n"
                 fd = os.open(self.calls_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
                 try:
                     os.write(fd, line.encode())
@@ -170,7 +188,7 @@ def image_slider(**kwargs):
 
 def build_blocks_png(faults: Faults, out_format: str = "png", flatten: bool = False) -> gr.Blocks:
     def remove(image):
-        faults.enter("remove")
+        faults.enter("remove", image)
         rgb = to_pil_rgb(image)
         out = cutout(rgb)
         return flatten_on_white(out) if flatten else out
@@ -186,7 +204,7 @@ def build_blocks_png(faults: Faults, out_format: str = "png", flatten: bool = Fa
 def build_slider(faults: Faults) -> gr.Blocks:
     # Shaped like not-lain/background-removal: returns (cutout, original).
     def fn(image):
-        faults.enter("image")
+        faults.enter("image", image)
         rgb = to_pil_rgb(image)
         return (cutout(rgb), rgb)
 
@@ -202,7 +220,7 @@ def build_rmbg14(faults: Faults, flagging_dir: str) -> gr.Blocks:
     # Shaped like briaai/BRIA-RMBG-1.4: Interface, numpy input, default (webp) image output,
     # no api_name (so "/predict" on <=5.x and "/rmbg14" on 6.x).
     def rmbg14(image):
-        faults.enter("rmbg14")
+        faults.enter("rmbg14", image)
         return cutout(to_pil_rgb(image))
 
     kwargs = supported(
@@ -216,7 +234,7 @@ def build_rmbg14(faults: Faults, flagging_dir: str) -> gr.Blocks:
 def build_birefnet(faults: Faults) -> gr.Blocks:
     # Shaped like the newer ZhengPeng7/BiRefNet_demo "/image" tab.
     def image(img, resolution, weights, enable_rankseg, rankseg_metric):
-        faults.enter("image")
+        faults.enter("image", img)
         m = re.fullmatch(r"\s*(\d+)\s*[xX*]\s*(\d+)\s*", str(resolution or ""))
         if not m or int(m.group(1)) <= 0 or int(m.group(2)) <= 0:
             raise gr.Error(f"Invalid resolution {resolution!r}: expected WIDTHxHEIGHT, e.g. 1024x1024.")
@@ -286,9 +304,11 @@ def main() -> int:
     ap.add_argument("--show-error", action="store_true", help="launch(show_error=True)")
     ap.add_argument("--max-file-size", type=int, default=200000,
                     help="upload limit in bytes for --kind limits")
+    ap.add_argument("--mark", action="store_true",
+                    help="add mark=R,G,B (mean colour of the photo's central patch) to each --calls line")
     args = ap.parse_args()
 
-    faults = Faults(args.calls, args.kind, args.delay, args.fail_first, args.quota_first)
+    faults = Faults(args.calls, args.kind, args.delay, args.fail_first, args.quota_first, args.mark)
 
     if args.kind in ("blocks_png", "login", "limits"):
         demo = build_blocks_png(faults)

@@ -13,7 +13,7 @@ mod sse;
 
 pub use client::{base_url, RemoteSettings};
 
-use super::{LocalEngine, Mask, RemovalEngine};
+use super::{Mask, RemovalEngine};
 use crate::config::Config;
 use crate::error::JobError;
 use crate::health::Level;
@@ -45,7 +45,7 @@ pub struct GradioEngine {
     runtime: tokio::runtime::Handle,
     permits: Semaphore,
     breaker: Mutex<Breaker>,
-    fallback: Option<Arc<LocalEngine>>,
+    fallback: Option<Arc<dyn RemovalEngine>>,
     attempts: u32,
     deadline: Duration,
     max_side: u32,
@@ -55,7 +55,7 @@ pub struct GradioEngine {
 impl GradioEngine {
     /// Builds the engine from the configuration; `fallback` is the embedded engine when
     /// `GRADIO_FALLBACK_ENABLED=true`. Must be called inside the tokio runtime.
-    pub fn new(config: &Config, fallback: Option<Arc<LocalEngine>>) -> Result<GradioEngine, String> {
+    pub fn new(config: &Config, fallback: Option<Arc<dyn RemovalEngine>>) -> Result<GradioEngine, String> {
         let url = config.gradio_api_url.as_ref().map(|u| u.0.clone()).unwrap_or_default();
         let extra_inputs = match &config.gradio_extra_inputs {
             Some(text) => Some(
