@@ -84,16 +84,16 @@ impl Sandbox {
     /// Starts the daemon with a free port without waiting for it to be ready (see
     /// [`Daemon::is_ready`], [`Daemon::wait_ready`]).
     pub fn spawn(&self, env: &[(&str, &str)]) -> Daemon {
-        let (mut cmd, port, log) = self.daemon_command(env);
+        let (mut cmd, port, log) = self.daemon_command(Path::new(BIN), env);
         let child = cmd.spawn().expect("daemon starts");
         Daemon { child: Some(child), port, log }
     }
 
     /// `thumbgen run` in this sandbox on a free port, with its console going to a log file.
-    pub fn daemon_command(&self, env: &[(&str, &str)]) -> (Command, u16, PathBuf) {
+    pub fn daemon_command(&self, program: &Path, env: &[(&str, &str)]) -> (Command, u16, PathBuf) {
         let port = free_port();
         let log = self.dir.path().join(format!("daemon-{port}.log"));
-        let mut cmd = Command::new(BIN);
+        let mut cmd = Command::new(program);
         cmd.arg("run").current_dir(self.dir.path());
         clean_env(&mut cmd);
         cmd.env("PORT", port.to_string()).env("LOG_LEVEL", "debug").env("RESCAN_INTERVAL", "3600");

@@ -102,7 +102,11 @@ impl Sandbox {
     /// so that file permissions apply to it: when the tests run as root, the sandbox is given to
     /// `nobody` and the daemon runs as `nobody`; otherwise it runs as the current user.
     pub fn start_unprivileged(&self, env: &[(&str, &str)]) -> Daemon {
-        let (mut cmd, port, log) = self.daemon_command(env);
+        // A copy inside the sandbox: the checkout's own path may not be open to `nobody`.
+        let program = self.path("bin/thumbgen");
+        std::fs::create_dir_all(self.path("bin")).unwrap();
+        std::fs::copy(super::BIN, &program).expect("copy of the binary");
+        let (mut cmd, port, log) = self.daemon_command(&program, env);
         if is_root() {
             chown_tree(self.dir.path(), NOBODY, NOBODY);
             cmd.uid(NOBODY).gid(NOBODY).env("HOME", "/nonexistent");
