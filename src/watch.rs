@@ -49,6 +49,14 @@ impl Notes {
     fn writing(&self) -> std::sync::MutexGuard<'_, HashSet<PathBuf>> {
         self.writing.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// The files were closed, renamed or removed: nobody is writing them any more.
+    fn no_longer_written(&self, paths: &[PathBuf]) {
+        let mut writing = self.writing();
+        for path in paths {
+            writing.remove(path);
+        }
+    }
 }
 
 /// A file modified more recently than this is not taken by a scan until it holds still.
@@ -320,19 +328,13 @@ fn on_event(
             return;
         }
         EventKind::Access(AccessKind::Close(AccessMode::Write)) => {
-            let mut writing = notes.writing();
-            event.paths.iter().for_each(|p| {
-                writing.remove(p);
-            });
+            notes.no_longer_written(&event.paths);
             true
         }
         // Both halves of a rename inside the folder also arrive on their own (From, To).
         EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => return,
         EventKind::Modify(ModifyKind::Name(_)) | EventKind::Remove(_) => {
-            let mut writing = notes.writing();
-            event.paths.iter().for_each(|p| {
-                writing.remove(p);
-            });
+            notes.no_longer_written(&event.paths);
             false
         }
         // A link or a FIFO never gets a close-after-write; queue it so it is rejected visibly.

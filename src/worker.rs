@@ -116,9 +116,22 @@ impl Workers {
             }
             self.queue.done(&job);
             if self.queue.is_idle() {
-                crate::memory::release_idle();
+                self.release_memory_if_still_idle();
             }
         }
+    }
+
+    /// Gives freed image buffers back to the system once the queue has stayed empty a moment:
+    /// files dropped one by one keep their warm buffers, an idle daemon stays small.
+    fn release_memory_if_still_idle(self: &Arc<Self>) {
+        const GRACE: Duration = Duration::from_secs(2);
+        let me = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(GRACE).await;
+            if me.queue.is_idle() {
+                crate::memory::release_idle();
+            }
+        });
     }
 
     fn finished(&self, job: &Job, outcome: Outcome) {
