@@ -1,57 +1,74 @@
-//! App: the parts every mode shares, assembled from the configuration — metrics, status, queue,
-//! removal engine, pipeline and workers.
+//! App: the parts every mode shares, assembled from the configuration — folders, metrics, status,
+//! queue, removal engine, stores, pipeline and workers.
 
 use crate::config::{Config, EngineChoice};
+use crate::error::StartError;
 use crate::folders::Folders;
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
-use crate::queue::Queue;
-use crate::remove::{GradioEngine, RemovalEngine};
+use crate::queue::{LocalQueue, WorkQueue};
+use crate::remove::{EngineKind, GradioEngine, RemovalEngine};
+use crate::shutdown::Shutdown;
 use crate::status::Status;
+use crate::store::{CutoutDir, FileJournal};
 use crate::worker::{Retries, Workers};
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::broadcast;
 
-/// How often the remote engine's reachability is probed for the health check.
-const PROBE_INTERVAL: Duration = Duration::from_secs(30);
-/// While it does not answer, more often, so waiting photos go as soon as it is back.
-const PROBE_INTERVAL_DOWN: Duration = Duration::from_secs(5);
-
-pub struct App {
+pub(crate) struct App {
     pub config: Config,
     pub folders: Folders,
     pub metrics: Arc<Metrics>,
     pub status: Arc<Status>,
-    pub queue: Arc<Queue>,
+    pub queue: Arc<dyn WorkQueue>,
+    pub shutdown: Shutdown,
 }
 
 impl App {
-    /// Creates the folders and the shared parts; the engine is loaded by [`App::start_pipeline`].
-    pub fn new(config: Config) -> Result<App, String> {
+    /// Creates the folders (clearing what a killed run left in them) and the shared parts; the
+    /// engine is loaded by [`App::start_pipeline`].
+    pub(crate) fn new(config: Config) -> Result<App, StartError> {
         let folders = Folders::from_config(&config);
         folders.create_all()?;
-        let metrics = Arc::new(Metrics::new(&engine_labels(&config)));
-        let queue =
-            Arc::new(Queue::new(config.queue_capacity, metrics.queue_depth.clone(), metrics.jobs_in_flight.clone()));
-        Ok(App { config, folders, metrics, status: Arc::new(Status::default()), queue })
+        crate::write::remove_stale_temps(&folders.output);
+        crate::write::remove_stale_temps(&folders.rejected);
+        crate::reject::remove_orphan_notes(&folders.rejected);
+        let metrics = Arc::new(Metrics::new(&engine_kinds(&config)));
+        let queue: Arc<dyn WorkQueue> = Arc::new(LocalQueue::new(
+            config.queue_capacity,
+            metrics.queue_depth.clone(),
+            metrics.jobs_in_flight.clone(),
+        ));
+        Ok(App { config, folders, metrics, status: Arc::new(Status::default()), queue, shutdown: Shutdown::new() })
     }
 
-    /// The engine label used in metrics and health.
-    pub fn engine_label(&self) -> &'static str {
-        engine_label(&self.config)
+    /// The engine asked first for cut-outs.
+    pub(crate) fn engine_kind(&self) -> EngineKind {
+        engine_kinds(&self.config)[0]
     }
 
-    /// Loads the removal engine (off the async threads: it takes a moment) and builds the
-    /// pipeline and its workers.
-    pub async fn start_pipeline(
-        &self,
-        retries: Retries,
-        shutdown: &broadcast::Sender<()>,
-    ) -> Result<Arc<Workers>, String> {
-        let engine = load_engine(&self.config, &self.status, shutdown).await?;
+    /// Loads the removal engine (off the async threads: it takes a moment), opens the stores and
+    /// builds the pipeline and its workers.
+    pub(crate) async fn start_pipeline(&self, retries: Retries) -> Result<Arc<Workers>, StartError> {
+        let engine = self.load_engine().await?;
         self.status.engine_ready();
-        let pipeline = Arc::new(Pipeline::new(&self.config, engine, self.metrics.clone())?);
+        let journal = FileJournal::open(&self.folders.state).map_err(|e| {
+            StartError::new(format!("cannot open the journal in {}", self.folders.state.display()))
+                .because(e)
+                .advice("Check STATE_PATH and its permissions; deleting the folder only costs recomputation")
+        })?;
+        let cutouts_dir = self.folders.state.join("cutouts");
+        let cutouts = CutoutDir::open(&cutouts_dir, self.config.cache_enabled.0).map_err(|e| {
+            StartError::new(format!("cannot open the cut-out cache {}", cutouts_dir.display())).because(e)
+        })?;
+        let pipeline = Arc::new(Pipeline::new(
+            &self.config,
+            self.folders.clone(),
+            engine,
+            Arc::new(journal),
+            Arc::new(cutouts),
+            self.metrics.clone(),
+        ));
+        pipeline.reconcile();
         pipeline.prune_cache(self.config.cache_ttl.0);
         Ok(Workers::new(
             pipeline,
@@ -59,80 +76,59 @@ impl App {
             self.status.clone(),
             self.metrics.clone(),
             retries,
-            Duration::from_secs(1),
+            self.shutdown.clone(),
         ))
     }
-}
 
-/// Engines whose metric series exist from the start.
-fn engine_labels(config: &Config) -> Vec<&'static str> {
-    match config.engine() {
-        EngineChoice::Gradio if config.gradio_fallback_enabled.0 => vec!["gradio", "local"],
-        EngineChoice::Gradio => vec!["gradio"],
-        _ => vec!["local"],
-    }
-}
-
-fn engine_label(config: &Config) -> &'static str {
-    match config.engine() {
-        EngineChoice::Gradio => "gradio",
-        _ => "local",
-    }
-}
-
-/// Loads the configured engine. The embedded model is parsed off the async threads (it takes a
-/// moment); the remote engine also gets the embedded one as its stand-in when fallback is on, and
-/// a background probe of its reachability for the health check.
-async fn load_engine(
-    config: &Config,
-    status: &Arc<Status>,
-    shutdown: &broadcast::Sender<()>,
-) -> Result<Arc<dyn RemovalEngine>, String> {
-    let needs_local = config.engine() == EngineChoice::Local || config.gradio_fallback_enabled.0;
-    let local = if needs_local { Some(load_local(config).await?) } else { None };
-    match (config.engine(), local) {
-        (EngineChoice::Gradio, fallback) => {
-            let remote = Arc::new(GradioEngine::new(config, fallback)?);
-            status.set_remote(remote.clone());
-            let probe = remote.clone();
-            let mut stop = shutdown.subscribe();
-            let status = status.clone();
-            tokio::spawn(async move {
-                loop {
-                    if probe.probe().await {
-                        status.retry_waiting_now();
-                    }
-                    let interval = if probe.reachable() { PROBE_INTERVAL } else { PROBE_INTERVAL_DOWN };
-                    tokio::select! {
-                        _ = stop.recv() => return,
-                        _ = tokio::time::sleep(interval) => {}
-                    }
-                }
-            });
-            Ok(remote)
+    /// Loads the configured engine. The remote engine also gets the embedded one as its
+    /// stand-in when fallback is on, and a background probe of its reachability.
+    async fn load_engine(&self) -> Result<Arc<dyn RemovalEngine>, StartError> {
+        let config = &self.config;
+        let needs_local = config.engine() == EngineChoice::Local || config.gradio_fallback_enabled.0;
+        let local = if needs_local { Some(load_local(config).await?) } else { None };
+        match (config.engine(), local) {
+            (EngineChoice::Gradio, fallback) => {
+                let remote = Arc::new(GradioEngine::new(config, fallback)?);
+                self.status.set_engine_health(remote.clone());
+                let status = self.status.clone();
+                self.shutdown
+                    .spawn(remote.clone().keep_probing(self.shutdown.clone(), move || status.retry_waiting_now()));
+                Ok(remote)
+            }
+            (_, Some(local)) => Ok(local),
+            (_, None) => unreachable!("the embedded engine is loaded whenever it is the engine"),
         }
-        (_, Some(local)) => Ok(local),
-        (_, None) => unreachable!("the embedded engine is loaded whenever it is the engine"),
+    }
+}
+
+/// Engines whose metric series exist from the start, the one asked first first.
+fn engine_kinds(config: &Config) -> Vec<EngineKind> {
+    match config.engine() {
+        EngineChoice::Gradio if config.gradio_fallback_enabled.0 => vec![EngineKind::Gradio, EngineKind::Local],
+        EngineChoice::Gradio => vec![EngineKind::Gradio],
+        _ => vec![EngineKind::Local],
     }
 }
 
 /// The embedded engine, parsed off the async threads.
 #[cfg(feature = "embedded")]
-async fn load_local(_config: &Config) -> Result<Arc<dyn RemovalEngine>, String> {
-    let engine = tokio::task::spawn_blocking(crate::remove::LocalEngine::load).await.map_err(|e| e.to_string())??;
+async fn load_local(_config: &Config) -> Result<Arc<dyn RemovalEngine>, StartError> {
+    let engine = tokio::task::spawn_blocking(crate::remove::LocalEngine::load)
+        .await
+        .map_err(|e| StartError::new("loading the embedded engine failed").because(e))??;
     Ok(Arc::new(engine))
 }
 
 /// A build without the `embedded` feature: the embedded engine, chosen or as the remote engine's
 /// stand-in, is a start-up error.
 #[cfg(not(feature = "embedded"))]
-async fn load_local(config: &Config) -> Result<Arc<dyn RemovalEngine>, String> {
+async fn load_local(config: &Config) -> Result<Arc<dyn RemovalEngine>, StartError> {
     const NONE: &str = "this build has no embedded engine; rebuild with --features embedded";
-    Err(match config.engine() {
+    Err(StartError::new(match config.engine() {
         EngineChoice::Gradio => format!(
             "gradio_fallback_enabled (GRADIO_FALLBACK_ENABLED) needs the embedded engine: {NONE} or set \
              GRADIO_FALLBACK_ENABLED=false"
         ),
         _ => format!("{NONE} or set GRADIO_API_URL"),
-    })
+    }))
 }

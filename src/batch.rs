@@ -6,27 +6,31 @@
 
 use crate::app::App;
 use crate::config::Config;
+use crate::error::StartError;
+use crate::job::{InputKind, Job};
 use crate::signals::{self, Signal};
-use crate::watch::all_inputs;
 use crate::worker::Retries;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use tokio::sync::broadcast;
 
 /// Attempts per input before `process` leaves it for the next run.
 const ATTEMPTS: u32 = 3;
+/// How long `process` waits for its tasks after the last job.
+const LINGER: Duration = Duration::from_secs(5);
 
-pub async fn process(config: Config) -> Result<bool, String> {
+pub(crate) async fn process(config: Config) -> Result<bool, StartError> {
     let mut signals = signals::listen()?;
     let app = App::new(config)?;
-    let (shutdown, _) = broadcast::channel::<()>(4);
-    let workers = app.start_pipeline(Retries::UpTo(ATTEMPTS), &shutdown).await?;
-    let jobs = all_inputs(&app.folders);
+    let workers = app.start_pipeline(Retries::UpTo(ATTEMPTS)).await?;
+    let jobs: Vec<Job> = InputKind::ALL
+        .into_iter()
+        .flat_map(|kind| app.folders.inputs(kind).into_iter().map(move |(name, _)| Job::new(kind, name)))
+        .collect();
     let total = jobs.len();
     for job in jobs {
         app.queue.push(job);
     }
-    let handles = workers.spawn(app.config.worker_count(), &shutdown);
+    workers.spawn(app.config.worker_count());
 
     let bar = indicatif::ProgressBar::new(total as u64);
     bar.set_style(
@@ -50,11 +54,9 @@ pub async fn process(config: Config) -> Result<bool, String> {
         bar.set_message(format!("{} thumbnails", tally.thumbnails.load(Ordering::Relaxed)));
     }
     bar.finish_and_clear();
-    let _ = shutdown.send(());
+    app.shutdown.stop();
     app.queue.close();
-    for handle in handles {
-        let _ = handle.await;
-    }
+    app.shutdown.join(app.config.shutdown_timeout.0 + LINGER).await;
 
     let tally = &workers.tally;
     let failed = tally.failed.load(Ordering::Relaxed);

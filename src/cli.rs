@@ -71,7 +71,7 @@ pub fn main() -> ExitCode {
                 tracing::warn!("{problem}");
             }
             let workers = config.worker_count();
-            match runtime(workers).block_on(crate::daemon::run(config, sources, logging)) {
+            match on_runtime(workers, crate::daemon::run(config, sources, logging)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e}");
@@ -86,7 +86,7 @@ pub fn main() -> ExitCode {
                 tracing::warn!("{problem}");
             }
             let workers = config.worker_count();
-            match runtime(workers).block_on(crate::batch::process(config)) {
+            match on_runtime(workers, crate::batch::process(config)) {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::FAILURE,
                 Err(e) => {
@@ -96,6 +96,16 @@ pub fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Runs `main` on a runtime sized for `workers` jobs. Jobs still running on blocking threads
+/// when it returns (past `SHUTDOWN_TIMEOUT`) are abandoned, not waited for: outputs are written
+/// atomically, and the next start redoes them.
+fn on_runtime<T>(workers: usize, main: impl std::future::Future<Output = T>) -> T {
+    let runtime = runtime(workers);
+    let result = runtime.block_on(main);
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    result
 }
 
 /// The address `thumbgen health` asks when no URL is given: the configured one, with a

@@ -6,6 +6,7 @@
 //! canvas stays exactly 255 wherever there is no product.
 
 use crate::cutout::Cutout;
+use crate::imaging::{box_mean, resize, Filter, Layout};
 use crate::preset::{Anchor, Preset};
 use fast_image_resize as fr;
 use image::{RgbImage, RgbaImage};
@@ -32,10 +33,6 @@ const SHADOW_OPACITY: f32 = 0.35;
 const SHADOW_BLUR: f32 = 0.012;
 const SHADOW_DROP: f32 = 0.015;
 
-fn lanczos() -> fr::ResizeOptions {
-    fr::ResizeOptions::new().resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Lanczos3))
-}
-
 /// Scales the cut-out so its longer side takes `fill` of the canvas (within the margin) and
 /// positions it by the preset's anchor.
 pub fn place(cutout: &Cutout, preset: &Preset) -> Placed {
@@ -50,9 +47,8 @@ pub fn place(cutout: &Cutout, preset: &Preset) -> Placed {
         .expect("buffer matches its dimensions");
     let mut src = fr::images::Image::new(cw, ch, fr::PixelType::U8x4);
     fr::MulDiv::default().multiply_alpha(&straight, &mut src).expect("U8x4 supports alpha");
-    let mut dst = fr::images::Image::new(w, h, fr::PixelType::U8x4);
-    fr::Resizer::new().resize(&src, &mut dst, &lanczos().use_alpha(false)).expect("resize of a valid image");
-    let mut premultiplied = RgbaImage::from_raw(w, h, dst.into_vec()).expect("buffer matches");
+    let scaled = resize(src.buffer(), cw, ch, Layout::PremultipliedRgba, (w, h), Filter::Lanczos3, None);
+    let mut premultiplied = RgbaImage::from_raw(w, h, scaled).expect("buffer matches");
     // Lanczos overshoot may leave colour above its alpha; clamp so "over" never exceeds 255.
     for p in premultiplied.pixels_mut() {
         let a = p[3];
@@ -84,7 +80,7 @@ fn make_shadow(product: &RgbaImage, x: u32, y: u32, preset: &Preset) -> Shadow {
     }
     // Three box passes approximate a Gaussian.
     for _ in 0..3 {
-        alpha = crate::remove::refine::box_mean(&alpha, w, h, radius);
+        alpha = box_mean(&alpha, w, h, radius);
     }
     let drop = (side * SHADOW_DROP) as i64;
     Shadow {
@@ -106,13 +102,10 @@ pub fn cover(background: &RgbImage, width: u32, height: u32) -> RgbImage {
     let (bw, bh) = (background.width() as f64, background.height() as f64);
     let scale = (width as f64 / bw).max(height as f64 / bh);
     let (crop_w, crop_h) = (width as f64 / scale, height as f64 / scale);
-    let src =
-        fr::images::ImageRef::new(background.width(), background.height(), background.as_raw(), fr::PixelType::U8x3)
-            .expect("buffer matches its dimensions");
-    let mut dst = fr::images::Image::new(width, height, fr::PixelType::U8x3);
-    let options = lanczos().crop((bw - crop_w) / 2.0, (bh - crop_h) / 2.0, crop_w, crop_h);
-    fr::Resizer::new().resize(&src, &mut dst, &options).expect("resize of a valid image");
-    RgbImage::from_raw(width, height, dst.into_vec()).expect("buffer matches")
+    let crop = ((bw - crop_w) / 2.0, (bh - crop_h) / 2.0, crop_w, crop_h);
+    let (w, h) = background.dimensions();
+    let pixels = resize(background.as_raw(), w, h, Layout::Rgb, (width, height), Filter::Lanczos3, Some(crop));
+    RgbImage::from_raw(width, height, pixels).expect("buffer matches")
 }
 
 /// Draws the shadow (if any) and then the product onto `canvas`.

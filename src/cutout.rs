@@ -3,10 +3,11 @@
 //! Cropping here, once, means the cache stores only product pixels and every later compose starts
 //! from the product's real extent.
 
+use crate::imaging::box_mean;
 use image::{DynamicImage, GrayImage, RgbImage, RgbaImage};
 
 /// Alpha at or below this is "faint": a soft haze or shadow that must not grow the bounding box.
-pub const FAINT_ALPHA: u8 = 16;
+pub(crate) const FAINT_ALPHA: u8 = 16;
 
 /// Share of pixels that must be clearly transparent for a photo to count as a ready cut-out;
 /// a few stray transparent pixels in an otherwise opaque PNG do not make it one.
@@ -76,7 +77,6 @@ fn crop(image: &RgbaImage, x: u32, y: u32, w: u32, h: u32) -> RgbaImage {
 /// first guess `F̂` weighted by opacity; then `F = F̂ + a·(I − a·F̂ − (1 − a)·B)`, the one-step blur
 /// fusion of Forte & Pitié (2021). Opaque and fully transparent pixels are left as they are.
 fn decontaminate(region: &mut RgbaImage, radius: usize) {
-    use crate::remove::refine::box_mean;
     let (w, h) = region.dimensions();
     let alpha: Vec<f32> = region.pixels().map(|p| p[3] as f32 / 255.0).collect();
     if !alpha.iter().any(|&a| a > 0.0 && a < 1.0) {

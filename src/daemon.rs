@@ -1,43 +1,51 @@
 //! The daemon (`thumbgen run`): HTTP first (a taken port fails the start at once, and liveness
 //! answers while the model loads), then the engine, the workers and the watcher; then it waits
-//! for signals. Stopping is a broadcast every task listens to; jobs in flight get
-//! `SHUTDOWN_TIMEOUT` to finish.
+//! for signals. Stopping goes through the one [`Shutdown`] every task holds; jobs in flight get
+//! `SHUTDOWN_TIMEOUT` to finish, and every task is joined before exit.
 
 use crate::app::App;
 use crate::config::{Config, Sources};
-use crate::health::{sample_resources, Health, Resources};
+use crate::error::StartError;
+use crate::health::Health;
 use crate::http::{router, Endpoints};
 use crate::logging::Logging;
+use crate::queue::WorkQueue;
+use crate::resources::Resources;
+use crate::shutdown::Shutdown;
 use crate::signals::{self, Signal};
+use crate::status::Status;
 use crate::systemd;
 use crate::watch::{Watch, WatchSettings};
 use crate::worker::Retries;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::broadcast;
 use tracing::{error, info, warn};
 
 /// A pipeline with waiting work and no finished job for this long is reported stuck.
 const STUCK_AFTER: Duration = Duration::from_secs(600);
+/// Tasks other than jobs in flight get this long to end after the jobs' own time limit.
+const LINGER: Duration = Duration::from_secs(2);
 
-pub async fn run(config: Config, sources: Sources, logging: Logging) -> Result<(), String> {
+pub(crate) async fn run(config: Config, sources: Sources, logging: Logging) -> Result<(), StartError> {
     let mut signals = signals::listen()?;
     let app = App::new(config)?;
     let config = &app.config;
-    let (shutdown, _) = broadcast::channel::<()>(4);
+    let shutdown = app.shutdown.clone();
 
-    let resources = Arc::new(Mutex::new(Resources::default()));
+    let resources = Arc::new(Resources::default());
     let health = Arc::new(Health {
         status: app.status.clone(),
         folders: app.folders.clone(),
         queue: app.queue.clone(),
         resources: resources.clone(),
-        engine: app.engine_label(),
+        engine: app.engine_kind(),
         stuck_after: STUCK_AFTER.max(config.gradio_timeout.0 * 2),
     });
     let addr = config.http_socket_addr()?;
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-        format!("cannot listen on {addr}: {e}. Set HTTP_ADDR (or PORT) to a free address, e.g. PORT=8502.")
+        StartError::new(format!("cannot listen on {addr}"))
+            .because(e)
+            .advice("Set HTTP_ADDR (or PORT) to a free address, e.g. PORT=8502")
     })?;
     let endpoints = Endpoints {
         health: config.health_check_enabled.0,
@@ -45,20 +53,17 @@ pub async fn run(config: Config, sources: Sources, logging: Logging) -> Result<(
         log_requests: config.log_requests.0,
     };
     let routes = router(health, app.metrics.clone(), endpoints);
-    let mut http_stop = shutdown.subscribe();
-    let http = tokio::spawn(async move {
-        let stopped = async move {
-            let _ = http_stop.recv().await;
-        };
+    let stopped = shutdown.stopped();
+    shutdown.spawn(async move {
         if let Err(e) = axum::serve(listener, routes).with_graceful_shutdown(stopped).await {
             error!("HTTP server failed: {e}");
         }
     });
-    tokio::spawn(sample_resources(resources, shutdown.subscribe()));
+    shutdown.spawn(resources.sample(shutdown.clone()));
     info!(%addr, "serving /health, /health/live, /health/ready and /metrics");
 
-    let workers = app.start_pipeline(Retries::Forever, &shutdown).await?;
-    let handles = workers.spawn(config.worker_count(), &shutdown);
+    let workers = app.start_pipeline(Retries::Forever).await?;
+    workers.spawn(config.worker_count());
     let watch = Watch::new(
         app.folders.clone(),
         app.queue.clone(),
@@ -70,16 +75,15 @@ pub async fn run(config: Config, sources: Sources, logging: Logging) -> Result<(
             rescan_interval: config.rescan_interval.0,
         },
     );
-    tokio::spawn(watch.run(shutdown.subscribe()));
+    shutdown.spawn(watch.run(shutdown.clone()));
     info!(
         version = env!("CARGO_PKG_VERSION"),
-        engine = app.engine_label(),
+        engine = app.engine_kind().label(),
         workers = config.worker_count(),
         base = %config.base_path.display(),
         "thumbgen started"
     );
-
-    tokio::spawn(tell_systemd(app.status.clone(), app.queue.clone(), STUCK_AFTER, shutdown.subscribe()));
+    shutdown.spawn(tell_systemd(app.status.clone(), app.queue.clone(), STUCK_AFTER, shutdown.clone()));
 
     while let Some(Signal::Reload) = signals.recv().await {
         reload(&sources, config, &logging, &app);
@@ -89,21 +93,16 @@ pub async fn run(config: Config, sources: Sources, logging: Logging) -> Result<(
     info!(in_flight, "stopping: finishing jobs in flight (at most {:?})", config.shutdown_timeout.0);
     app.status.set_shutting_down();
     systemd::notify("STOPPING=1\nSTATUS=finishing jobs in flight");
-    let _ = shutdown.send(());
+    shutdown.stop();
     app.queue.close();
-    let finish = async {
-        for handle in handles {
-            let _ = handle.await;
-        }
-    };
     tokio::select! {
-        _ = tokio::time::timeout(config.shutdown_timeout.0, finish) => {}
+        joined = shutdown.join(config.shutdown_timeout.0 + LINGER) => {
+            if !joined {
+                warn!("jobs still running at exit are redone on the next start; no partial output is left");
+            }
+        }
         _ = signals.recv() => warn!("second stop signal: exiting without waiting"),
     }
-    if app.metrics.jobs_in_flight.get() > 0 {
-        warn!("jobs still running at exit are redone on the next start; no partial output is left");
-    }
-    let _ = http.await;
     info!("thumbgen stopped");
     Ok(())
 }
@@ -111,14 +110,11 @@ pub async fn run(config: Config, sources: Sources, logging: Logging) -> Result<(
 /// READY=1 once the first scan is done, then watchdog pings while the pipeline makes progress:
 /// when work waits and no job has finished for `stuck_after`, pings stop and systemd restarts
 /// the service (with `WatchdogSec` set).
-async fn tell_systemd(
-    status: Arc<crate::status::Status>,
-    queue: Arc<crate::queue::Queue>,
-    stuck_after: Duration,
-    mut stop: broadcast::Receiver<()>,
-) {
+async fn tell_systemd(status: Arc<Status>, queue: Arc<dyn WorkQueue>, stuck_after: Duration, shutdown: Shutdown) {
     while !status.is_first_scan_done() {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        if !shutdown.sleep(Duration::from_millis(50)).await {
+            return;
+        }
     }
     systemd::notify(&format!("READY=1\nSTATUS=watching for files (pid {})", std::process::id()));
     let Some(interval) = systemd::watchdog_interval() else { return };
@@ -132,9 +128,8 @@ async fn tell_systemd(
         } else {
             systemd::notify("WATCHDOG=1");
         }
-        tokio::select! {
-            _ = stop.recv() => return,
-            _ = tokio::time::sleep(interval) => {}
+        if !shutdown.sleep(interval).await {
+            return;
         }
     }
 }
@@ -165,4 +160,24 @@ fn changed_keys(old: &Config, new: &Config) -> Vec<String> {
         .filter(|(key, value)| key.as_str() != "log_level" && old.get(*key) != Some(value))
         .map(|(key, _)| key.clone())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reload_names_the_keys_that_need_a_restart_but_not_the_log_level() {
+        let old = Config::default();
+        let new = Config {
+            log_level: crate::config::LogLevel::Debug,
+            workers: 7,
+            delete_orphans: crate::config::Flag(true),
+            ..Config::default()
+        };
+        let mut changed = changed_keys(&old, &new);
+        changed.sort();
+        assert_eq!(changed, ["delete_orphans", "workers"]);
+        assert!(changed_keys(&old, &old.clone()).is_empty());
+    }
 }

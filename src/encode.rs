@@ -3,40 +3,32 @@
 //! JPEG uses 4:4:4 sampling: 4:2:0 would smear the product's colour into the white around it and
 //! break the marketplace rule that the background is exactly white.
 
+use crate::error::Source;
+use crate::imaging::encode_png;
 use crate::preset::{OutputFormat, Preset};
-use image::RgbImage;
+use image::codecs::webp::WebPEncoder;
+use image::{ExtendedColorType, ImageEncoder, RgbImage};
 
-pub fn encode(canvas: &RgbImage, preset: &Preset) -> Result<Vec<u8>, String> {
+/// The canvas in the preset's format; the error is the encoder's own.
+pub fn encode(canvas: &RgbImage, preset: &Preset) -> Result<Vec<u8>, Source> {
     let (w, h) = canvas.dimensions();
-    let mut out = Vec::with_capacity((w * h / 4) as usize);
     match preset.format {
         OutputFormat::Jpeg => {
+            let mut out = Vec::with_capacity((w * h / 4) as usize);
             let mut encoder = jpeg_encoder::Encoder::new(&mut out, preset.quality);
             encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_4_4);
             encoder.set_optimized_huffman_tables(false);
-            encoder
-                .encode(canvas.as_raw(), w as u16, h as u16, jpeg_encoder::ColorType::Rgb)
-                .map_err(|e| format!("JPEG encoding failed: {e}"))?;
+            encoder.encode(canvas.as_raw(), w as u16, h as u16, jpeg_encoder::ColorType::Rgb)?;
+            Ok(out)
         }
-        OutputFormat::Png => {
-            use image::ImageEncoder;
-            image::codecs::png::PngEncoder::new_with_quality(
-                &mut out,
-                image::codecs::png::CompressionType::Fast,
-                image::codecs::png::FilterType::Adaptive,
-            )
-            .write_image(canvas.as_raw(), w, h, image::ExtendedColorType::Rgb8)
-            .map_err(|e| format!("PNG encoding failed: {e}"))?;
-        }
+        OutputFormat::Png => Ok(encode_png(canvas.as_raw(), w, h, ExtendedColorType::Rgb8)?),
         OutputFormat::Webp => {
             // The pure-Rust WebP encoder is lossless; `quality` does not apply.
-            use image::ImageEncoder;
-            image::codecs::webp::WebPEncoder::new_lossless(&mut out)
-                .write_image(canvas.as_raw(), w, h, image::ExtendedColorType::Rgb8)
-                .map_err(|e| format!("WebP encoding failed: {e}"))?;
+            let mut out = Vec::new();
+            WebPEncoder::new_lossless(&mut out).write_image(canvas.as_raw(), w, h, ExtendedColorType::Rgb8)?;
+            Ok(out)
         }
     }
-    Ok(out)
 }
 
 #[cfg(test)]

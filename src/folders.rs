@@ -1,54 +1,105 @@
 //! The folder contract: where inputs come from and where everything goes, resolved against
-//! `BASE_PATH` and created at start.
+//! `BASE_PATH` and created at start; and what counts as an input in a watched folder.
 
 use crate::config::Config;
-use crate::state::Folder;
+use crate::disk::FileStamp;
+use crate::error::StartError;
+use crate::job::InputKind;
+use crate::naming;
 use std::io;
 use std::path::{Path, PathBuf};
 
 #[derive(Clone, Debug)]
-pub struct Folders {
+pub(crate) struct Folders {
     pub products: PathBuf,
     pub backgrounds: PathBuf,
     pub output: PathBuf,
     pub rejected: PathBuf,
-    pub logs: PathBuf,
     pub state: PathBuf,
 }
 
 impl Folders {
-    pub fn from_config(config: &Config) -> Folders {
+    pub(crate) fn from_config(config: &Config) -> Folders {
         Folders {
             products: config.resolve(&config.upload_path),
             backgrounds: config.resolve(&config.background_path),
             output: config.resolve(&config.output_path),
             rejected: config.resolve(&config.rejected_path),
-            logs: config.resolve(&config.log_path),
             state: config.resolve(&config.state_path),
         }
     }
 
     /// Creates every missing folder; the error names the folder that could not be made.
-    pub fn create_all(&self) -> Result<(), String> {
+    pub(crate) fn create_all(&self) -> Result<(), StartError> {
         for dir in [&self.products, &self.backgrounds, &self.output, &self.rejected, &self.state] {
             std::fs::create_dir_all(dir).map_err(|e| {
-                format!("cannot create folder {}: {e}. Check BASE_PATH and the folder permissions.", dir.display())
+                StartError::new(format!("cannot create folder {}", dir.display()))
+                    .because(e)
+                    .advice("Check BASE_PATH and the folder permissions")
             })?;
         }
         Ok(())
     }
 
-    pub fn input_dir(&self, folder: Folder) -> &Path {
-        match folder {
-            Folder::Product => &self.products,
-            Folder::Background => &self.backgrounds,
+    pub(crate) fn input_dir(&self, kind: InputKind) -> &Path {
+        match kind {
+            InputKind::Product => &self.products,
+            InputKind::Background => &self.backgrounds,
         }
     }
 
+    /// The kind of input a folder holds, when it is one of the watched folders.
+    pub(crate) fn kind_of_dir(&self, dir: &Path) -> Option<InputKind> {
+        InputKind::ALL.into_iter().find(|kind| self.input_dir(*kind) == dir)
+    }
+
+    /// The inputs in a watched folder right now, sorted by name, with their stamps: regular
+    /// files and special files (which are rejected visibly), never folders, hidden or temporary
+    /// names.
+    pub(crate) fn inputs(&self, kind: InputKind) -> Vec<(String, FileStamp)> {
+        let Ok(entries) = std::fs::read_dir(self.input_dir(kind)) else {
+            return Vec::new();
+        };
+        let mut out: Vec<(String, FileStamp)> = entries
+            .flatten()
+            .filter_map(|entry| {
+                let name = entry.file_name().into_string().ok()?;
+                if !naming::is_input_name(&name) {
+                    return None;
+                }
+                let meta = std::fs::symlink_metadata(entry.path()).ok()?;
+                (!meta.is_dir()).then(|| (name, FileStamp::of(&meta)))
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
     /// Whether a folder can be written right now (a real write, not a permission guess).
-    pub fn writable(dir: &Path) -> io::Result<()> {
+    pub(crate) fn writable(dir: &Path) -> io::Result<()> {
         let probe = dir.join(format!(".thumbgen-probe-{}{}", std::process::id(), crate::write::TEMP_SUFFIX));
         std::fs::write(&probe, b"")?;
         std::fs::remove_file(&probe)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_names_directly_in_the_folder_are_inputs() {
+        let base = tempfile::tempdir().unwrap();
+        let config = Config { base_path: base.path().to_owned(), ..Config::default() };
+        let folders = Folders::from_config(&config);
+        folders.create_all().unwrap();
+        for name in ["b.jpg", "a.png", ".hidden.jpg", "c.jpg.part"] {
+            std::fs::write(folders.products.join(name), b"x").unwrap();
+        }
+        std::fs::create_dir(folders.products.join("folder.jpg")).unwrap();
+        let names: Vec<String> = folders.inputs(InputKind::Product).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["a.png", "b.jpg"]);
+        assert_eq!(folders.kind_of_dir(&folders.backgrounds), Some(InputKind::Background));
+        assert_eq!(folders.kind_of_dir(&folders.output), None);
     }
 }

@@ -5,13 +5,15 @@
 //! that runs in the background, and everything else is a few `stat` calls, so an orchestrator's
 //! probe always gets an answer quickly.
 
+use crate::disk::free_bytes;
 use crate::folders::Folders;
-use crate::queue::Queue;
+use crate::queue::WorkQueue;
+use crate::remove::{Condition, EngineKind};
+use crate::resources::Resources;
 use crate::status::Status;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Free space on the output filesystem below which the storage check warns, and fails.
@@ -22,7 +24,7 @@ const RESOURCE_WARNING: f64 = 80.0;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Level {
+pub(crate) enum Level {
     Ok,
     Warning,
     Error,
@@ -30,7 +32,7 @@ pub enum Level {
 }
 
 #[derive(Debug, Serialize)]
-pub struct Check {
+pub(crate) struct Check {
     pub status: Level,
     pub message: String,
     #[serde(flatten)]
@@ -48,7 +50,7 @@ impl Check {
 }
 
 #[derive(Debug, Serialize)]
-pub struct Report {
+pub(crate) struct Report {
     pub status: &'static str,
     pub version: &'static str,
     pub uptime_seconds: u64,
@@ -57,7 +59,7 @@ pub struct Report {
 }
 
 #[derive(Debug, Serialize)]
-pub struct Checks {
+pub(crate) struct Checks {
     pub application: Check,
     pub dependencies: Check,
     pub storage: Check,
@@ -65,73 +67,24 @@ pub struct Checks {
 }
 
 impl Report {
-    pub fn healthy(&self) -> bool {
+    pub(crate) fn healthy(&self) -> bool {
         self.status != "unhealthy"
     }
 }
 
-/// The latest resource figures, refreshed in the background.
-#[derive(Clone, Debug, Default)]
-pub struct Resources {
-    pub cpu_percent: f64,
-    pub memory_percent: f64,
-    pub rss_bytes: u64,
-    pub rss_percent: f64,
-    pub sampled: bool,
-}
-
-/// Samples CPU, memory and this process's RSS every few seconds (CPU usage needs two samples).
-pub async fn sample_resources(target: Arc<Mutex<Resources>>, mut shutdown: tokio::sync::broadcast::Receiver<()>) {
-    use sysinfo::{MemoryRefreshKind, ProcessRefreshKind, ProcessesToUpdate, RefreshKind, System};
-    let mut system = match System::new_with_specifics(RefreshKind::nothing()) {
-        Ok(system) => system,
-        Err(e) => {
-            tracing::warn!("resource figures unavailable: {e}");
-            return;
-        }
-    };
-    let pid = sysinfo::get_current_pid().ok();
-    loop {
-        system.refresh_cpu_usage();
-        system.refresh_memory_specifics(MemoryRefreshKind::nothing().with_ram());
-        if let Some(pid) = pid {
-            system.refresh_processes_specifics(
-                ProcessesToUpdate::Some(&[pid]),
-                true,
-                ProcessRefreshKind::nothing().with_memory(),
-            );
-        }
-        let limit = system.cgroup_limits().map_or(system.total_memory(), |c| c.total_memory).max(1);
-        let used =
-            system.cgroup_limits().map_or(system.used_memory(), |c| c.total_memory.saturating_sub(c.free_memory));
-        let rss = pid.and_then(|p| system.process(p)).map_or(0, |p| p.memory());
-        *target.lock().unwrap_or_else(|e| e.into_inner()) = Resources {
-            cpu_percent: system.global_cpu_usage() as f64,
-            memory_percent: used as f64 * 100.0 / limit as f64,
-            rss_bytes: rss,
-            rss_percent: rss as f64 * 100.0 / limit as f64,
-            sampled: true,
-        };
-        tokio::select! {
-            _ = shutdown.recv() => return,
-            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
-        }
-    }
-}
-
 /// Everything the checks read.
-pub struct Health {
+pub(crate) struct Health {
     pub status: Arc<Status>,
     pub folders: Folders,
-    pub queue: Arc<Queue>,
-    pub resources: Arc<Mutex<Resources>>,
-    pub engine: &'static str,
+    pub queue: Arc<dyn WorkQueue>,
+    pub resources: Arc<Resources>,
+    pub engine: EngineKind,
     /// No job finishing for this long while work waits means the pipeline is stuck.
     pub stuck_after: Duration,
 }
 
 impl Health {
-    pub fn report(&self) -> Report {
+    pub(crate) fn report(&self) -> Report {
         let checks = Checks {
             application: self.application(),
             dependencies: self.dependencies(),
@@ -185,18 +138,24 @@ impl Health {
     }
 
     fn dependencies(&self) -> Check {
+        let engine = self.engine.label();
         if !self.status.is_engine_ready() {
             return Check::new(
                 Level::Warning,
-                format!("removal engine `{}` loading", self.engine),
-                json!({ "engine": self.engine }),
+                format!("removal engine `{engine}` loading"),
+                json!({ "engine": engine }),
             );
         }
-        if let Some(remote) = self.status.remote() {
-            let (level, message, details) = remote.health();
-            return Check::new(level, message, details);
+        if let Some(health) = self.status.engine_health() {
+            let report = health.report();
+            let level = match report.condition {
+                Condition::Ok => Level::Ok,
+                Condition::Degraded => Level::Warning,
+                Condition::Failing => Level::Error,
+            };
+            return Check::new(level, report.message, report.details);
         }
-        Check::new(Level::Ok, "embedded removal engine (u2netp) loaded", json!({ "engine": self.engine }))
+        Check::new(Level::Ok, "embedded removal engine (u2netp) loaded", json!({ "engine": engine }))
     }
 
     fn storage(&self) -> Check {
@@ -229,7 +188,7 @@ impl Health {
     }
 
     fn resources(&self) -> Check {
-        let r = self.resources.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let r = self.resources.latest();
         let details = json!({
             "cpu_percent": (r.cpu_percent * 10.0).round() / 10.0,
             "memory_percent": (r.memory_percent * 10.0).round() / 10.0,
@@ -256,7 +215,7 @@ impl Health {
     }
 
     /// Ready once the folders exist, the engine is loaded and the first scan is done.
-    pub fn ready(&self) -> (bool, Value) {
+    pub(crate) fn ready(&self) -> (bool, Value) {
         let folders =
             self.folders.products.is_dir() && self.folders.backgrounds.is_dir() && self.folders.output.is_dir();
         let engine = self.status.is_engine_ready();
@@ -267,16 +226,4 @@ impl Health {
             json!({ "status": if ready { "ready" } else { "not_ready" }, "folders": folders, "engine": engine, "first_scan": scanned }),
         )
     }
-}
-
-/// Bytes available to unprivileged writers on the filesystem holding `dir`.
-pub fn free_bytes(dir: &Path) -> Option<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let c_path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
-    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: a valid NUL-terminated path and a zeroed struct the kernel fills in.
-    if unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) } != 0 {
-        return None;
-    }
-    Some(stat.f_bavail as u64 * stat.f_frsize as u64)
 }

@@ -24,13 +24,13 @@ struct AppState {
 
 /// Which endpoints exist (the prototype's switches) and whether requests are logged.
 #[derive(Clone, Copy, Debug)]
-pub struct Endpoints {
+pub(crate) struct Endpoints {
     pub health: bool,
     pub metrics: bool,
     pub log_requests: bool,
 }
 
-pub fn router(health: Arc<Health>, metrics: Arc<Metrics>, endpoints: Endpoints) -> Router {
+pub(crate) fn router(health: Arc<Health>, metrics: Arc<Metrics>, endpoints: Endpoints) -> Router {
     let mut router = Router::new().route("/health/live", get(live)).route("/health/ready", get(ready));
     if endpoints.health {
         router = router.route("/health", get(full_health));

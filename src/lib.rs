@@ -3,59 +3,86 @@
 //!
 //! # Layout
 //!
-//! The pipeline, in the order an input travels:
-//! - [`watch`]: inotify (or polling) plus scans turn complete files into jobs.
-//! - [`queue`]: bounded, deduplicated jobs; backgrounds first.
-//! - [`worker`]: runs jobs on blocking threads; retries with backoff; fans a new background
-//!   out to every product.
-//! - [`pipeline`]: one job top to bottom, keyed by content so nothing is done twice:
-//!   - [`validate`]: safe open, size, magic bytes, header dimensions, strict decode, EXIF.
-//!   - [`remove`]: background removal engines (the embedded U²-Netp) and edge refinement.
-//!   - [`cutout`]: the product as RGBA cropped to its alpha bounding box.
-//!   - [`compose`]: fit, place, cover-crop the background, premultiplied blend, shadow.
-//!   - [`encode`]: JPEG (4:4:4), PNG or WebP.
-//!   - [`write`]: atomic writes (temp file, fsync, rename).
-//!   - [`reject`]: moves hopeless inputs aside with an explanation.
-//! - [`state`]: journal of done work and the cut-out cache under `.thumbgen/`.
+//! Modules are declared below from the bottom up, in layers: a module uses only modules declared
+//! before it (checked by the `data_flows_one_way` test), so data flows one way and there are no
+//! cycles.
 //!
-//! Around it:
-//! - [`config`]: defaults < TOML < `.env` < environment < flags; [`preset`]: output presets;
-//!   [`naming`]: input filters and output names; [`folders`]: the folder contract.
-//! - [`app`]: assembles the shared parts; [`daemon`]: `thumbgen run`; [`batch`]:
-//!   `thumbgen process`; [`cli`]: the command line; [`probe`]: `thumbgen health`.
-//! - [`http`], [`health`], [`metrics`], [`status`]: what orchestrators and Prometheus see.
-//! - [`memory`]: allocator tuned for big image buffers, trimmed when idle.
-//! - [`logging`]: console and rotated JSON file; [`signals`]: stop and reload; [`systemd`]:
-//!   readiness, stopping and watchdog notifications;
-//!   [`error`]: rejection versus retry.
+//! 1. Vocabulary and tools that know nothing of the product: [`job`] (the job, the input kind,
+//!    the content hash), [`error`] (rejected / transient / vanished, start-up errors), `sync` (the
+//!    lock policy), `backoff`, `shutdown` (the one handle every task holds), `disk` (file stamps,
+//!    "still being written", free space), `write` (atomic writes), `imaging` (resize, box filter,
+//!    PNG), `format` (input formats by magic bytes), `naming` (inputs and output names),
+//!    [`preset`] (output presets).
+//! 2. Settings and the process: `config` (defaults < TOML < `.env` < environment < flags),
+//!    `logging`, `signals`, `systemd`, `memory` (allocator tuned for image buffers), `folders`
+//!    (the folder contract and what counts as an input).
+//! 3. The stages, each its own room, in the order an input travels: [`validate`] (safe open,
+//!    size, header, strict decode) → [`cutout`] (the product as cropped RGBA) → [`remove`]
+//!    (engines behind a trait: the embedded U²-Netp, a remote Gradio app) → [`compose`] →
+//!    [`encode`] → `reject` (hopeless inputs moved aside with a note); `store` (the journal of
+//!    done work and name claims, the cut-out cache — each behind a trait with a local
+//!    implementation).
+//! 4. What the running daemon knows: `metrics` (the contract's Prometheus series), `status`,
+//!    `resources`.
+//! 5. The machinery: `pipeline` (one job top to bottom, keyed by content so nothing is done
+//!    twice), `queue` (the work queue seam and its local implementation), `watch` (file events
+//!    and scans turn complete files into jobs), `worker` (runs jobs, retries, fans a new
+//!    background out to every product).
+//! 6. The surfaces: `health`, `http`, `app` (assembles the parts), `daemon` (`thumbgen run`),
+//!    `batch` (`thumbgen process`), `probe` (`thumbgen health`), [`cli`].
+//!
+//! The library's public API is what the binary, the tests and the fuzz targets use; everything
+//! else is crate-private.
 
-pub mod app;
-pub mod batch;
-pub mod cli;
-pub mod compose;
-pub mod config;
-pub mod cutout;
-pub mod daemon;
-pub mod encode;
+// 1. vocabulary and tools
+pub mod job;
 pub mod error;
-pub mod folders;
-pub mod health;
-pub mod http;
-pub mod logging;
-pub mod memory;
-pub mod metrics;
-pub mod naming;
-pub mod pipeline;
+mod sync;
+mod backoff;
+mod shutdown;
+mod disk;
+mod write;
+mod imaging;
+mod format;
+mod naming;
 pub mod preset;
-pub mod probe;
-pub mod queue;
-pub mod reject;
-pub mod remove;
-pub mod signals;
-pub mod state;
-pub mod status;
-pub mod systemd;
+// 2. settings and the process
+mod config;
+mod logging;
+mod signals;
+mod systemd;
+mod memory;
+mod folders;
+// 3. the stages
 pub mod validate;
-pub mod watch;
-pub mod worker;
-pub mod write;
+pub mod cutout;
+pub mod remove;
+pub mod compose;
+pub mod encode;
+mod reject;
+mod store;
+// 4. what the daemon knows
+mod metrics;
+mod status;
+mod resources;
+// 5. the machinery
+mod pipeline;
+mod queue;
+mod watch;
+mod worker;
+// 6. the surfaces
+mod health;
+mod http;
+mod app;
+mod daemon;
+mod batch;
+mod probe;
+pub mod cli;
+
+pub use config::ENV_KEYS;
+pub use job::content_hash;
+
+#[cfg(test)]
+mod architecture;
+#[cfg(test)]
+mod testkit;

@@ -18,7 +18,7 @@ const ROTATE_BYTES: u64 = 10 * 1024 * 1024;
 const KEEP_FILES: usize = 5;
 
 /// Keeps the log writer alive and lets SIGHUP change the level.
-pub struct Logging {
+pub(crate) struct Logging {
     _file_guard: Option<tracing_appender::non_blocking::WorkerGuard>,
     filter: reload::Handle<EnvFilter, Registry>,
 }
@@ -30,7 +30,7 @@ fn filter_for(level: LogLevel) -> EnvFilter {
 
 impl Logging {
     /// Installs the global subscriber. Returns the file problem, if any, to be logged once ready.
-    pub fn init(config: &Config) -> (Logging, Option<String>) {
+    pub(crate) fn init(config: &Config) -> (Logging, Option<String>) {
         let (filter, handle) = reload::Layer::new(filter_for(config.log_level));
         // Colours only on a terminal: journald, `docker logs` and files get plain text.
         let ansi = io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
@@ -58,7 +58,7 @@ impl Logging {
     }
 
     /// Applies a new `LOG_LEVEL` (on SIGHUP).
-    pub fn set_level(&self, level: LogLevel) {
+    pub(crate) fn set_level(&self, level: LogLevel) {
         let _ = self.filter.reload(filter_for(level));
     }
 }
@@ -145,7 +145,7 @@ impl Write for RotatingFile {
 }
 
 /// The current UTC time as RFC 3339 (`2026-11-29T10:04:05Z`), for notes written to users.
-pub fn utc_now() -> String {
+pub(crate) fn utc_now() -> String {
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
     let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).

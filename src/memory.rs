@@ -8,7 +8,7 @@
 //! heap is trimmed, so an idle daemon stays small.
 
 /// Sets the allocator up for large, short-lived image buffers. Call before any thread starts.
-pub fn tune_for_images() {
+pub(crate) fn tune_for_images() {
     #[cfg(target_env = "gnu")]
     // SAFETY: mallopt only changes allocator parameters; it is called before other threads exist.
     unsafe {
@@ -21,7 +21,7 @@ pub fn tune_for_images() {
 }
 
 /// Returns free heap memory to the system; called when there is no work left.
-pub fn release_idle() {
+pub(crate) fn release_idle() {
     #[cfg(target_env = "gnu")]
     // SAFETY: malloc_trim is thread-safe and only releases memory that is already free.
     unsafe {

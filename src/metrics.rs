@@ -4,14 +4,16 @@
 //! line rather than "no data" before the first event.
 
 use crate::error::RejectReason;
+use crate::job::InputKind;
+use crate::remove::EngineKind;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Pipeline stages timed by `thumbgen_stage_duration_seconds`.
-pub const STAGES: [&str; 5] = ["validate", "remove", "compose", "encode", "write"];
+const STAGES: [&str; 5] = ["validate", "remove", "compose", "encode", "write"];
 
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: Registry,
     pub files_detected: IntCounterVec,
     pub thumbnails_written: IntCounter,
@@ -26,7 +28,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(engines: &[&str]) -> Metrics {
+    pub(crate) fn new(engines: &[EngineKind]) -> Metrics {
         let registry = Registry::new();
         let files_detected = IntCounterVec::new(
             Opts::new("thumbgen_files_detected_total", "Input files seen in the watched folders."),
@@ -77,16 +79,16 @@ impl Metrics {
         .unwrap();
         build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
 
-        for folder in ["produtos", "backgrounds"] {
-            files_detected.with_label_values(&[folder]);
+        for kind in InputKind::ALL {
+            files_detected.with_label_values(&[kind.label()]);
         }
         for reason in RejectReason::ALL {
             inputs_rejected.with_label_values(&[reason.label()]);
         }
         for engine in engines {
-            removal_duration.with_label_values(&[engine]);
+            removal_duration.with_label_values(&[engine.label()]);
             for outcome in ["success", "failure"] {
-                removals.with_label_values(&[engine, outcome]);
+                removals.with_label_values(&[engine.label(), outcome]);
             }
         }
         for stage in STAGES {
@@ -126,12 +128,12 @@ impl Metrics {
     }
 
     /// Records how long `stage` took.
-    pub fn stage(&self, stage: &str, seconds: f64) {
+    pub(crate) fn stage(&self, stage: &str, seconds: f64) {
         self.stage_duration.with_label_values(&[stage]).observe(seconds);
     }
 
     /// The Prometheus text exposition (format 0.0.4).
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut buf = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut buf).expect("text encoding");
         String::from_utf8(buf).expect("text format is UTF-8")
@@ -144,7 +146,7 @@ mod tests {
 
     #[test]
     fn contract_series_exist_from_the_start() {
-        let text = Metrics::new(&["local"]).render();
+        let text = Metrics::new(&[EngineKind::Local]).render();
         for needle in [
             "thumbgen_files_detected_total{folder=\"produtos\"} 0",
             "thumbgen_thumbnails_written_total 0",

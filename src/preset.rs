@@ -3,6 +3,7 @@
 //! The main preset makes `P.jpg` and `P__B.jpg`; every extra preset adds its own files with a
 //! `__<name>` suffix, so marketplaces with other rules can be served from the same cut-outs.
 
+use crate::error::ConfigError;
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
@@ -46,25 +47,24 @@ impl Default for Preset {
 
 impl Preset {
     /// Checks the ranges serde cannot express; `key` names the preset in the message.
-    pub fn validate(&self, key: &str) -> Result<(), String> {
-        if !(16..=10_000).contains(&self.width) || !(16..=10_000).contains(&self.height) {
-            return Err(format!("{key}: width and height must be between 16 and 10000 pixels"));
-        }
-        if !(1..=100).contains(&self.quality) {
-            return Err(format!("{key}.quality must be between 1 and 100"));
-        }
-        if !(0.05..=1.0).contains(&self.fill) {
-            return Err(format!("{key}.fill must be between 0.05 and 1.0 (0.85 = 85 % of the canvas)"));
-        }
-        if self.margin * 2 >= self.width.min(self.height) {
-            return Err(format!("{key}.margin leaves no room for the product"));
-        }
-        Ok(())
+    pub(crate) fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        let problem = if !(16..=10_000).contains(&self.width) || !(16..=10_000).contains(&self.height) {
+            format!("{key}: width and height must be between 16 and 10000 pixels")
+        } else if !(1..=100).contains(&self.quality) {
+            format!("{key}.quality must be between 1 and 100")
+        } else if !(0.05..=1.0).contains(&self.fill) {
+            format!("{key}.fill must be between 0.05 and 1.0 (0.85 = 85 % of the canvas)")
+        } else if self.margin * 2 >= self.width.min(self.height) {
+            format!("{key}.margin leaves no room for the product")
+        } else {
+            return Ok(());
+        };
+        Err(ConfigError(problem))
     }
 
     /// A stable digest of everything that changes the pixels, so outputs made with an older preset
     /// are regenerated and outputs made with this one are not.
-    pub fn fingerprint(&self) -> String {
+    pub(crate) fn fingerprint(&self) -> String {
         serde_json::to_string(self).expect("presets serialise")
     }
 }
@@ -152,6 +152,6 @@ mod tests {
     #[test]
     fn out_of_range_values_are_named() {
         let p = Preset { fill: 1.5, ..Preset::default() };
-        assert!(p.validate("preset").unwrap_err().contains("preset.fill"));
+        assert!(p.validate("preset").unwrap_err().0.contains("preset.fill"));
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 /// Prints the daemon's status; success when healthy or degraded. When `/health` is switched off
 /// (HEALTH_CHECK_ENABLED=false), liveness decides.
-pub async fn check(base_url: &str) -> ExitCode {
+pub(crate) async fn check(base_url: &str) -> ExitCode {
     let client = match reqwest::Client::builder().timeout(Duration::from_secs(5)).build() {
         Ok(client) => client,
         Err(e) => {

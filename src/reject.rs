@@ -2,7 +2,10 @@
 //! saying what was wrong and what to do.
 //!
 //! Moving (not deleting) keeps the seller's file; the note makes the failure visible to someone
-//! who never reads logs.
+//! who never reads logs. The note is written (atomically) before the file moves, so a crash in
+//! between leaves the file in place with a spare note — the file is rejected again on the next
+//! start, under the same name — and never a rejected file without its explanation. Notes whose
+//! file never arrived are removed at start ([`remove_orphan_notes`]).
 
 use crate::error::Rejection;
 use crate::write::write_atomic;
@@ -13,22 +16,55 @@ use std::path::{Path, PathBuf};
 
 /// Moves `source` into `rejected_dir` (never overwriting an earlier rejection) and writes
 /// `<name>.error.txt` beside it. Returns the new path.
-pub fn reject(source: &Path, rejected_dir: &Path, rejection: &Rejection) -> io::Result<PathBuf> {
+pub(crate) fn reject(source: &Path, rejected_dir: &Path, rejection: &Rejection) -> io::Result<PathBuf> {
     fs::create_dir_all(rejected_dir)?;
+    // Fail early (and leave no note behind) when the input is already gone.
+    fs::symlink_metadata(source)?;
     let name = source.file_name().map(fitted).unwrap_or_else(|| "input".into());
     let dest = free_name(rejected_dir, &name);
-    if let Err(e) = fs::rename(source, &dest) {
-        // Another filesystem: copy the bytes of a regular file, then remove the original.
-        let meta = fs::symlink_metadata(source)?;
-        if !meta.is_file() || e.raw_os_error() != Some(libc::EXDEV) {
-            return Err(e);
-        }
-        fs::copy(source, &dest)?;
-        fs::remove_file(source)?;
-    }
-    let note_name = format!("{}.error.txt", dest.file_name().unwrap_or_default().to_string_lossy());
+    let note_name = note_name(&dest);
     write_atomic(rejected_dir, &note_name, note(source, rejection).as_bytes())?;
+    if let Err(e) = move_file(source, &dest) {
+        let _ = fs::remove_file(rejected_dir.join(&note_name));
+        return Err(e);
+    }
     Ok(dest)
+}
+
+/// `<name>.error.txt` for a rejected file.
+fn note_name(rejected: &Path) -> String {
+    format!("{}{NOTE_SUFFIX}", rejected.file_name().unwrap_or_default().to_string_lossy())
+}
+
+const NOTE_SUFFIX: &str = ".error.txt";
+
+/// Renames `source` to `dest`; across filesystems, copies a regular file under a temporary name,
+/// renames it into place and removes the original.
+fn move_file(source: &Path, dest: &Path) -> io::Result<()> {
+    let Err(e) = fs::rename(source, dest) else { return Ok(()) };
+    let meta = fs::symlink_metadata(source)?;
+    if !meta.is_file() || e.raw_os_error() != Some(libc::EXDEV) {
+        return Err(e);
+    }
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    let name = dest.file_name().unwrap_or_default().to_string_lossy().into_owned();
+    write_atomic(dir, &name, &fs::read(source)?)?;
+    fs::remove_file(source)
+}
+
+/// Removes notes in `rejected_dir` whose rejected file is not there (left by a crash between
+/// writing a note and moving its file). Returns how many.
+pub(crate) fn remove_orphan_notes(rejected_dir: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(rejected_dir) else { return 0 };
+    entries
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.strip_suffix(NOTE_SUFFIX)
+                .is_some_and(|file| !file.is_empty() && fs::symlink_metadata(rejected_dir.join(file)).is_err())
+        })
+        .filter(|e| fs::remove_file(e.path()).is_ok())
+        .count()
 }
 
 /// Longest name, in bytes, a rejected file keeps: its note (`.error.txt`), a ` (n)` suffix and the
@@ -63,7 +99,8 @@ fn fitted(name: &OsStr) -> OsString {
     short.into()
 }
 
-/// `name`, or `name` with ` (2)`, ` (3)`… before its extension when taken.
+/// `name`, or `name` with ` (2)`, ` (3)`… before its extension when taken. A note alone (from a
+/// crash before its file moved) does not take a name.
 fn free_name(dir: &Path, name: &OsString) -> PathBuf {
     let first = dir.join(name);
     if fs::symlink_metadata(&first).is_err() {
@@ -132,5 +169,43 @@ mod tests {
             assert!(note.contains(&name), "the note names the original file");
         }
         assert_eq!(fs::read_dir(&rejected).unwrap().count(), 4);
+    }
+
+    #[test]
+    fn a_crash_between_note_and_move_leaves_the_file_in_place_and_the_next_try_keeps_one_note() {
+        let dir = tempfile::tempdir().unwrap();
+        let rejected = dir.path().join("rejeitados");
+        fs::create_dir_all(&rejected).unwrap();
+        let src = dir.path().join("x.jpg");
+        fs::write(&src, "bad").unwrap();
+        // What a kill after the note and before the move leaves behind.
+        fs::write(rejected.join("x.jpg.error.txt"), "spare note").unwrap();
+        let r = Rejection::new(RejectReason::Corrupt, "broken", "export again");
+        let dest = reject(&src, &rejected, &r).unwrap();
+        assert_eq!(dest, rejected.join("x.jpg"));
+        let note = fs::read_to_string(rejected.join("x.jpg.error.txt")).unwrap();
+        assert!(note.contains("broken"), "{note}");
+        assert_eq!(fs::read_dir(&rejected).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn notes_without_their_file_are_removed_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("kept.jpg"), "bad").unwrap();
+        fs::write(dir.path().join("kept.jpg.error.txt"), "why").unwrap();
+        fs::write(dir.path().join("fixed.jpg.error.txt"), "why").unwrap();
+        assert_eq!(remove_orphan_notes(dir.path()), 1);
+        assert!(dir.path().join("kept.jpg.error.txt").exists());
+        assert!(!dir.path().join("fixed.jpg.error.txt").exists());
+    }
+
+    #[test]
+    fn an_input_gone_before_its_rejection_leaves_no_note() {
+        let dir = tempfile::tempdir().unwrap();
+        let rejected = dir.path().join("rejeitados");
+        let r = Rejection::new(RejectReason::Corrupt, "broken", "export again");
+        let err = reject(&dir.path().join("gone.jpg"), &rejected, &r).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        assert_eq!(fs::read_dir(&rejected).unwrap().count(), 0);
     }
 }

@@ -3,20 +3,21 @@
 //! signal-hook delivers them on a thread of its own; they reach the async side as messages so
 //! the daemon's main loop handles them like any other event.
 
+use crate::error::StartError;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use tokio::sync::mpsc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Signal {
+pub(crate) enum Signal {
     Stop,
     Reload,
 }
 
 /// Starts listening; the receiver yields each signal as it arrives.
-pub fn listen() -> Result<mpsc::UnboundedReceiver<Signal>, String> {
-    let mut signals =
-        Signals::new([SIGTERM, SIGINT, SIGHUP]).map_err(|e| format!("cannot install signal handlers: {e}"))?;
+pub(crate) fn listen() -> Result<mpsc::UnboundedReceiver<Signal>, StartError> {
+    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])
+        .map_err(|e| StartError::new("cannot install signal handlers").because(e))?;
     let (tx, rx) = mpsc::unbounded_channel();
     std::thread::Builder::new()
         .name("signals".into())
@@ -28,6 +29,6 @@ pub fn listen() -> Result<mpsc::UnboundedReceiver<Signal>, String> {
                 }
             }
         })
-        .map_err(|e| format!("cannot start the signal thread: {e}"))?;
+        .map_err(|e| StartError::new("cannot start the signal thread").because(e))?;
     Ok(rx)
 }

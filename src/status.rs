@@ -1,16 +1,18 @@
 //! Status: what the running daemon knows about itself, shared by the watcher, the workers, the
 //! health endpoint and the systemd watchdog.
 
+use crate::remove::EngineHealth;
+use crate::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-pub struct Status {
+pub(crate) struct Status {
     started: Instant,
     first_scan: AtomicBool,
     engine_ready: AtomicBool,
-    /// The remote engine, when one is configured, for the health check.
-    remote: std::sync::OnceLock<std::sync::Arc<crate::remove::GradioEngine>>,
+    /// The health of an engine that depends on something outside the process (a remote app).
+    engine_health: OnceLock<Arc<dyn EngineHealth>>,
     rescan_requested: AtomicBool,
     shutting_down: AtomicBool,
     watch_mode: Mutex<&'static str>,
@@ -26,7 +28,7 @@ impl Default for Status {
             started: Instant::now(),
             first_scan: AtomicBool::new(false),
             engine_ready: AtomicBool::new(false),
-            remote: std::sync::OnceLock::new(),
+            engine_health: OnceLock::new(),
             rescan_requested: AtomicBool::new(false),
             shutting_down: AtomicBool::new(false),
             watch_mode: Mutex::new("starting"),
@@ -37,75 +39,75 @@ impl Default for Status {
 }
 
 impl Status {
-    pub fn uptime(&self) -> Duration {
+    pub(crate) fn uptime(&self) -> Duration {
         self.started.elapsed()
     }
 
-    pub fn first_scan_done(&self) {
+    pub(crate) fn first_scan_done(&self) {
         self.first_scan.store(true, Ordering::SeqCst);
     }
 
-    pub fn is_first_scan_done(&self) -> bool {
+    pub(crate) fn is_first_scan_done(&self) -> bool {
         self.first_scan.load(Ordering::SeqCst)
     }
 
-    pub fn engine_ready(&self) {
+    pub(crate) fn engine_ready(&self) {
         self.engine_ready.store(true, Ordering::SeqCst);
     }
 
-    pub fn set_remote(&self, engine: std::sync::Arc<crate::remove::GradioEngine>) {
-        let _ = self.remote.set(engine);
+    pub(crate) fn set_engine_health(&self, health: Arc<dyn EngineHealth>) {
+        let _ = self.engine_health.set(health);
     }
 
-    pub fn remote(&self) -> Option<&std::sync::Arc<crate::remove::GradioEngine>> {
-        self.remote.get()
+    pub(crate) fn engine_health(&self) -> Option<&Arc<dyn EngineHealth>> {
+        self.engine_health.get()
     }
 
-    pub fn is_engine_ready(&self) -> bool {
+    pub(crate) fn is_engine_ready(&self) -> bool {
         self.engine_ready.load(Ordering::SeqCst)
     }
 
-    pub fn request_rescan(&self) {
+    pub(crate) fn request_rescan(&self) {
         self.rescan_requested.store(true, Ordering::SeqCst);
     }
 
-    pub fn take_rescan_request(&self) -> bool {
+    pub(crate) fn take_rescan_request(&self) -> bool {
         self.rescan_requested.swap(false, Ordering::SeqCst)
     }
 
-    pub fn set_shutting_down(&self) {
+    pub(crate) fn set_shutting_down(&self) {
         self.shutting_down.store(true, Ordering::SeqCst);
     }
 
-    pub fn is_shutting_down(&self) -> bool {
+    pub(crate) fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::SeqCst)
     }
 
-    pub fn set_watch_mode(&self, mode: &'static str) {
-        *self.watch_mode.lock().unwrap_or_else(|e| e.into_inner()) = mode;
+    pub(crate) fn set_watch_mode(&self, mode: &'static str) {
+        *self.watch_mode.lock() = mode;
     }
 
-    pub fn watch_mode(&self) -> &'static str {
-        *self.watch_mode.lock().unwrap_or_else(|e| e.into_inner())
+    pub(crate) fn watch_mode(&self) -> &'static str {
+        *self.watch_mode.lock()
     }
 
     /// Asks every job waiting for a retry to go now.
-    pub fn retry_waiting_now(&self) {
+    pub(crate) fn retry_waiting_now(&self) {
         self.retry_now.notify_waiters();
     }
 
     /// Resolves when [`Status::retry_waiting_now`] is called.
-    pub async fn retry_signal(&self) {
+    pub(crate) async fn retry_signal(&self) {
         self.retry_now.notified().await;
     }
 
     /// A job finished: the pipeline is moving.
-    pub fn progress(&self) {
+    pub(crate) fn progress(&self) {
         self.last_progress_ms.store(self.started.elapsed().as_millis() as u64, Ordering::SeqCst);
     }
 
     /// Time since a job last finished (or since start, before the first).
-    pub fn since_progress(&self) -> Duration {
+    pub(crate) fn since_progress(&self) -> Duration {
         let last = Duration::from_millis(self.last_progress_ms.load(Ordering::SeqCst));
         self.started.elapsed().saturating_sub(last)
     }

@@ -7,7 +7,7 @@ use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::time::Duration;
 
 /// Sends one notification (e.g. `READY=1`) to the service manager; false when there is none.
-pub fn notify(state: &str) -> bool {
+pub(crate) fn notify(state: &str) -> bool {
     let Some(path) = std::env::var_os("NOTIFY_SOCKET") else { return false };
     let path = path.to_string_lossy().into_owned();
     let address = match path.strip_prefix('@') {
@@ -23,7 +23,7 @@ pub fn notify(state: &str) -> bool {
 }
 
 /// How often to ping the watchdog: half of `WATCHDOG_USEC`, when it is meant for this process.
-pub fn watchdog_interval() -> Option<Duration> {
+pub(crate) fn watchdog_interval() -> Option<Duration> {
     let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
     if let Some(pid) = std::env::var("WATCHDOG_PID").ok().and_then(|p| p.parse::<u32>().ok()) {
         if pid != std::process::id() {

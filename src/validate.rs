@@ -7,98 +7,14 @@
 //! refused from a few bytes.
 
 use crate::error::{read_error, symlink_rejection, JobError, RejectReason, Rejection};
-use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
+use crate::format::{sniff, Sniffed};
+use image::{DynamicImage, ImageDecoder, ImageReader};
 use std::io::{Cursor, Read};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-/// Input formats thumbgen decodes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum InputFormat {
-    Jpeg,
-    Png,
-    Webp,
-}
-
-impl InputFormat {
-    /// Parses a name used in `ALLOWED_FORMATS`.
-    pub fn from_name(name: &str) -> Option<InputFormat> {
-        match name.trim().to_ascii_lowercase().as_str() {
-            "jpeg" | "jpg" => Some(InputFormat::Jpeg),
-            "png" => Some(InputFormat::Png),
-            "webp" => Some(InputFormat::Webp),
-            _ => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            InputFormat::Jpeg => "JPEG",
-            InputFormat::Png => "PNG",
-            InputFormat::Webp => "WebP",
-        }
-    }
-
-    fn image_format(self) -> ImageFormat {
-        match self {
-            InputFormat::Jpeg => ImageFormat::Jpeg,
-            InputFormat::Png => ImageFormat::Png,
-            InputFormat::Webp => ImageFormat::WebP,
-        }
-    }
-}
-
-/// What the first bytes of a file say it is.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Sniffed {
-    Image(InputFormat),
-    /// A recognised format thumbgen does not take, by name.
-    Other(&'static str),
-    Unknown,
-}
-
-pub fn sniff(bytes: &[u8]) -> Sniffed {
-    let starts = |magic: &[u8]| bytes.starts_with(magic);
-    if starts(&[0xFF, 0xD8, 0xFF]) {
-        return Sniffed::Image(InputFormat::Jpeg);
-    }
-    if starts(b"\x89PNG\r\n\x1a\n") {
-        return Sniffed::Image(InputFormat::Png);
-    }
-    if bytes.len() >= 12 && starts(b"RIFF") && &bytes[8..12] == b"WEBP" {
-        return Sniffed::Image(InputFormat::Webp);
-    }
-    if starts(b"GIF87a") || starts(b"GIF89a") {
-        return Sniffed::Other("GIF");
-    }
-    if starts(b"%PDF") {
-        return Sniffed::Other("PDF");
-    }
-    if starts(b"BM") {
-        return Sniffed::Other("BMP");
-    }
-    if starts(b"II*\0") || starts(b"MM\0*") {
-        return Sniffed::Other("TIFF");
-    }
-    if bytes.len() >= 12 && &bytes[4..8] == b"ftyp" {
-        return match &bytes[8..12] {
-            b"avif" | b"avis" => Sniffed::Other("AVIF"),
-            _ => Sniffed::Other("HEIC/HEIF"),
-        };
-    }
-    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(512)]);
-    let head = text.trim_start_matches('\u{feff}').trim_start().to_ascii_lowercase();
-    if head.starts_with("<svg") || (head.starts_with("<?xml") && head.contains("<svg")) {
-        return Sniffed::Other("SVG");
-    }
-    if head.starts_with("<!doctype html") || head.starts_with("<html") {
-        return Sniffed::Other("HTML");
-    }
-    if !bytes.is_empty() && !text.contains('\u{fffd}') && !text.chars().any(|c| c.is_control() && !c.is_whitespace()) {
-        return Sniffed::Other("text");
-    }
-    Sniffed::Unknown
-}
+pub use crate::disk::FileStamp;
+pub use crate::format::InputFormat;
 
 /// The limits validation enforces, from the configuration.
 #[derive(Clone, Debug)]
@@ -109,25 +25,11 @@ pub struct Limits {
 }
 
 impl Limits {
-    pub fn from_config(config: &crate::config::Config) -> Limits {
+    pub(crate) fn from_config(config: &crate::config::Config) -> Limits {
         let mut allowed: Vec<InputFormat> =
             config.allowed_formats.iter().filter_map(|n| InputFormat::from_name(n)).collect();
         allowed.dedup();
         Limits { max_file_size: config.max_file_size.0, max_pixels: config.max_pixels, allowed }
-    }
-}
-
-/// Identity of a file version without reading it: when these match, the content hash is reused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct FileStamp {
-    pub len: u64,
-    pub mtime_ns: i64,
-    pub ino: u64,
-}
-
-impl FileStamp {
-    pub fn of(meta: &std::fs::Metadata) -> FileStamp {
-        FileStamp { len: meta.len(), mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(), ino: meta.ino() }
     }
 }
 
@@ -148,8 +50,8 @@ pub struct InputFile {
 /// a socket fails with an error that says nothing about the file, and opening a device can have
 /// effects of its own. The checks are repeated on the opened file, which may have been swapped in
 /// between (`O_NOFOLLOW` and `O_NONBLOCK` keep that swap harmless).
-pub fn open_regular(path: &Path, limits: &Limits) -> Result<(std::fs::File, FileStamp), JobError> {
-    let entry = std::fs::symlink_metadata(path).map_err(|e| read_error(path, &e))?;
+pub(crate) fn open_regular(path: &Path, limits: &Limits) -> Result<(std::fs::File, FileStamp), JobError> {
+    let entry = std::fs::symlink_metadata(path).map_err(|e| read_error(path, e))?;
     check_kind(&entry)?;
     if entry.len() > limits.max_file_size {
         return Err(too_large(entry.len(), limits.max_file_size).into());
@@ -158,8 +60,8 @@ pub fn open_regular(path: &Path, limits: &Limits) -> Result<(std::fs::File, File
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(path)
-        .map_err(|e| read_error(path, &e))?;
-    let meta = file.metadata().map_err(|e| read_error(path, &e))?;
+        .map_err(|e| read_error(path, e))?;
+    let meta = file.metadata().map_err(|e| read_error(path, e))?;
     check_kind(&meta)?;
     if meta.len() == 0 {
         return Err(Rejection::new(
@@ -221,7 +123,7 @@ fn too_large(len: u64, max: u64) -> Rejection {
 pub fn read_input(path: &Path, limits: &Limits) -> Result<InputFile, JobError> {
     let (file, stamp) = open_regular(path, limits)?;
     let mut bytes = Vec::with_capacity(stamp.len as usize);
-    file.take(limits.max_file_size + 1).read_to_end(&mut bytes).map_err(|e| read_error(path, &e))?;
+    file.take(limits.max_file_size + 1).read_to_end(&mut bytes).map_err(|e| read_error(path, e))?;
     if bytes.len() as u64 > limits.max_file_size {
         return Err(too_large(bytes.len() as u64, limits.max_file_size).into());
     }
@@ -318,19 +220,6 @@ fn jpeg_has_end_marker(bytes: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn magic_bytes_decide_the_format() {
-        assert_eq!(sniff(&[0xFF, 0xD8, 0xFF, 0xE0]), Sniffed::Image(InputFormat::Jpeg));
-        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n...."), Sniffed::Image(InputFormat::Png));
-        assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 "), Sniffed::Image(InputFormat::Webp));
-        assert_eq!(sniff(b"GIF89a..."), Sniffed::Other("GIF"));
-        assert_eq!(sniff(b"%PDF-1.7"), Sniffed::Other("PDF"));
-        assert_eq!(sniff(b"  <svg xmlns=..."), Sniffed::Other("SVG"));
-        assert_eq!(sniff(b"<!DOCTYPE html><html>"), Sniffed::Other("HTML"));
-        assert_eq!(sniff(b"hello world\n"), Sniffed::Other("text"));
-        assert_eq!(sniff(&[0u8, 1, 2, 3, 0xFE]), Sniffed::Unknown);
-    }
 
     #[test]
     fn links_and_special_files_are_refused_without_being_opened() {

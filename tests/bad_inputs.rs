@@ -467,6 +467,40 @@ fn a_file_written_over_30_seconds_is_taken_once_complete() {
     assert!(rescans >= 5, "only {rescans} rescans ran during the stall: the test proves nothing");
 }
 
+/// A file already half-written when the daemon starts, whose writer then stalls for longer than
+/// any settling rule, is recognised as still being written (its writer holds it open) and taken
+/// once complete — not rejected as truncated by the first scan.
+#[test]
+fn a_file_mid_write_when_the_daemon_starts_is_taken_once_complete() {
+    use std::io::Write;
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.products()).unwrap();
+    let bytes = corpus::cutout_png(Shape::Ball, [190, 30, 40], 400, 300);
+    let path = sb.products().join("early.png");
+    let mut file = std::fs::File::create(&path).unwrap();
+    file.write_all(&bytes[..bytes.len() / 2]).unwrap();
+    file.flush().unwrap();
+    std::thread::sleep(Duration::from_secs(3)); // older than every settling rule
+    let d = sb.start(&[("RESCAN_INTERVAL", "2s")]);
+    let stall = Instant::now();
+    while stall.elapsed() < Duration::from_secs(8) {
+        assert!(sb.files("rejeitados").is_empty(), "a file still being written was rejected:\n{}", d.log_text());
+        assert!(sb.files("thumbnails-prontas").is_empty(), "a half-written file was made into thumbnails");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(
+        d.log_text().contains("still being written"),
+        "the scan took it and the writer was seen:\n{}",
+        d.log_text()
+    );
+    file.write_all(&bytes[bytes.len() / 2..]).unwrap();
+    drop(file);
+    let out = sb.output().join("early.jpg");
+    assert!(wait_until(Duration::from_secs(30), || out.exists()), "{}", d.log_text());
+    assert!(sb.files("rejeitados").is_empty());
+    assert_eq!(d.metric("thumbgen_thumbnails_written_total"), 1.0, "written once");
+}
+
 /// A file deleted after its event was queued, before a worker reached it, is dropped quietly:
 /// no rejection, no retry, no output, and the work ahead of it completes.
 #[test]

@@ -245,7 +245,7 @@ fn kill_9_during_a_burst_loses_nothing_and_repeats_little() {
         [("GRADIO_API_URL", url.as_str()), ("LOG_LEVEL", "info"), ("WORKERS", "2"), ("MAX_CONCURRENT_REQUESTS", "2")];
     let photos: Vec<Vec<u8>> = (0..PRODUCTS).map(|i| product_jpeg(i, &mut rng)).collect();
     let cutout_names: Vec<String> =
-        photos.iter().map(|bytes| format!("{}.png", thumbgen::state::content_hash(bytes))).collect();
+        photos.iter().map(|bytes| format!("{}.png", thumbgen::content_hash(bytes))).collect();
     let first_pass: Vec<Vec<String>> = (0..PRODUCTS).map(|i| outputs_of(&product_name(i), &BACKGROUNDS)).collect();
     eprintln!("gradio app up and {PRODUCTS} photos made in {:.1} s", began.elapsed().as_secs_f64());
 

@@ -42,7 +42,7 @@ fn run(cmd: &mut Command, install_hint: &str) -> Output {
 fn script(name: &str) -> Command {
     let mut cmd = Command::new(repo().join("scripts").join(name));
     let ops_keys = ["DESTDIR", "PREFIX", "THUMBGEN_BIN", "THUMBGEN_ENV_FILE"];
-    for key in thumbgen::config::ENV_KEYS.iter().chain(&ops_keys) {
+    for key in thumbgen::ENV_KEYS.iter().chain(&ops_keys) {
         cmd.env_remove(key);
     }
     cmd

@@ -3,10 +3,12 @@
 //! Every setting has one TOML key and one environment variable, the key in upper case; the
 //! environment names are the ones the Python prototype used, so its `.env` files keep working.
 
+mod check;
 mod values;
 
-pub use values::{ByteSize, Flag, Seconds, Secret, Text};
+pub(crate) use values::{ByteSize, Flag, Seconds, Secret, Text};
 
+use crate::error::ConfigError;
 use crate::preset::Preset;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
@@ -225,7 +227,7 @@ pub enum EngineChoice {
 
 /// Where configuration comes from, as given on the command line.
 #[derive(Clone, Debug, Default)]
-pub struct Sources {
+pub(crate) struct Sources {
     /// `--config FILE`; without it `config/thumbgen.toml` is read when present.
     pub config_file: Option<PathBuf>,
     /// `--base-dir DIR`.
@@ -235,16 +237,18 @@ pub struct Sources {
 }
 
 /// The default TOML file, read when `--config` is not given and the file exists.
-pub const DEFAULT_CONFIG_FILE: &str = "config/thumbgen.toml";
+pub(crate) const DEFAULT_CONFIG_FILE: &str = "config/thumbgen.toml";
 
 impl Config {
     /// Builds the effective configuration and checks it; the error names the offending key.
-    pub fn load(sources: &Sources) -> Result<Config, String> {
+    pub(crate) fn load(sources: &Sources) -> Result<Config, ConfigError> {
         // `.env` fills only variables the environment does not already set.
         let _ = dotenvy::from_path(".env");
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         match &sources.config_file {
-            Some(file) if !file.is_file() => return Err(format!("config file {} does not exist", file.display())),
+            Some(file) if !file.is_file() => {
+                return Err(ConfigError(format!("config file {} does not exist", file.display())))
+            }
             Some(file) => figment = figment.merge(Toml::file_exact(file)),
             None if Path::new(DEFAULT_CONFIG_FILE).is_file() => {
                 figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE))
@@ -258,74 +262,13 @@ impl Config {
         if let Some(level) = &sources.log_level {
             figment = figment.merge(("log_level", level));
         }
-        let config: Config = figment.extract().map_err(describe_figment_error)?;
+        let config: Config = figment.extract().map_err(check::describe_figment_error)?;
         config.validate()?;
         Ok(config)
     }
 
-    fn validate(&self) -> Result<(), String> {
-        for format in &self.allowed_formats {
-            if crate::validate::InputFormat::from_name(format).is_none() {
-                return Err(format!(
-                    "allowed_formats (ALLOWED_FORMATS): `{format}` is not supported; accepted values: jpeg, jpg, png, webp"
-                ));
-            }
-        }
-        if self.allowed_formats.is_empty() {
-            return Err("allowed_formats (ALLOWED_FORMATS) is empty; accepted values: jpeg, png, webp".into());
-        }
-        if self.max_file_size.0 == 0 {
-            return Err("max_file_size (MAX_FILE_SIZE) must be greater than 0".into());
-        }
-        if self.max_pixels < 1 {
-            return Err("max_pixels (MAX_PIXELS) must be at least 1".into());
-        }
-        if self.queue_capacity < 1 {
-            return Err("queue_capacity (QUEUE_CAPACITY) must be at least 1".into());
-        }
-        if self.max_concurrent_requests < 1 {
-            return Err("max_concurrent_requests (MAX_CONCURRENT_REQUESTS) must be at least 1".into());
-        }
-        if self.poll_interval.0.is_zero() {
-            return Err("poll_interval (POLL_INTERVAL) must be greater than 0".into());
-        }
-        self.http_socket_addr()?;
-        self.preset.validate("preset")?;
-        let mut names = std::collections::HashSet::new();
-        for (i, preset) in self.extra_presets.iter().enumerate() {
-            let key = format!("extra_presets[{i}]");
-            preset.validate(&key)?;
-            if !crate::naming::is_plain_suffix(&preset.name) {
-                return Err(format!(
-                    "{key}.name `{}` must be non-empty and use only letters, digits and `-`",
-                    preset.name
-                ));
-            }
-            if !names.insert(preset.name.clone()) {
-                return Err(format!("{key}.name `{}` is used twice", preset.name));
-            }
-        }
-        if self.gradio_max_side < 64 {
-            return Err("gradio_max_side (GRADIO_MAX_SIDE) must be at least 64 pixels".into());
-        }
-        if let Some(text) = &self.gradio_extra_inputs {
-            if serde_json::from_str::<Vec<serde_json::Value>>(&text.0).is_err() {
-                return Err(format!(
-                    "gradio_extra_inputs (GRADIO_EXTRA_INPUTS) must be a JSON array such as [\"1024x1024\", \"General\"], not `{}`",
-                    text.0
-                ));
-            }
-        }
-        if self.engine() == EngineChoice::Gradio && self.gradio_api_url.is_none() {
-            return Err(
-                "removal_engine (REMOVAL_ENGINE) is `gradio` but gradio_api_url (GRADIO_API_URL) is not set".into()
-            );
-        }
-        Ok(())
-    }
-
     /// The engine that makes cut-outs: `auto` resolves to gradio when a URL is configured.
-    pub fn engine(&self) -> EngineChoice {
+    pub(crate) fn engine(&self) -> EngineChoice {
         match (self.removal_engine, &self.gradio_api_url) {
             (EngineChoice::Auto, Some(url)) if !url.0.trim().is_empty() => EngineChoice::Gradio,
             (EngineChoice::Auto, _) => EngineChoice::Local,
@@ -334,12 +277,12 @@ impl Config {
     }
 
     /// `HTTP_ADDR` with `PORT`, when set, replacing its port.
-    pub fn http_socket_addr(&self) -> Result<SocketAddr, String> {
+    pub(crate) fn http_socket_addr(&self) -> Result<SocketAddr, ConfigError> {
         let mut addr: SocketAddr = self.http_addr.0.trim().parse().map_err(|_| {
-            format!(
+            ConfigError(format!(
                 "http_addr (HTTP_ADDR) `{}` is not an address such as 127.0.0.1:8501 or 0.0.0.0:8501",
                 self.http_addr.0
-            )
+            ))
         })?;
         if let Some(port) = self.port {
             addr.set_port(port);
@@ -348,7 +291,7 @@ impl Config {
     }
 
     /// Number of concurrent jobs.
-    pub fn worker_count(&self) -> usize {
+    pub(crate) fn worker_count(&self) -> usize {
         if self.workers > 0 {
             self.workers
         } else {
@@ -358,33 +301,15 @@ impl Config {
 
     /// Resolves a configured folder against `base_path` (absolute paths stay as they are).
     /// The result is absolute, so file events (which carry absolute paths) match it.
-    pub fn resolve(&self, folder: &Path) -> PathBuf {
+    pub(crate) fn resolve(&self, folder: &Path) -> PathBuf {
         let joined = self.base_path.join(folder);
         std::path::absolute(&joined).unwrap_or(joined)
     }
 
     /// The configuration as TOML, secrets masked: what `thumbgen config` prints.
-    pub fn to_toml(&self) -> String {
+    pub(crate) fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
     }
-}
-
-/// Turns figment's error into one line that names the key, the value's source and what is accepted.
-fn describe_figment_error(error: figment::Error) -> String {
-    error
-        .into_iter()
-        .map(|e| {
-            let key = e.path.join(".");
-            let env = key.to_ascii_uppercase();
-            let origin = e.metadata.as_ref().map(|m| format!(" (from {})", m.name)).unwrap_or_default();
-            if key.is_empty() {
-                format!("invalid configuration{origin}: {}", e.kind)
-            } else {
-                format!("invalid value for {key} ({env}){origin}: {}", e.kind)
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 #[cfg(test)]
@@ -423,7 +348,7 @@ mod tests {
     #[test]
     fn bad_formats_are_refused_with_the_accepted_list() {
         let c = Config { allowed_formats: vec!["gif".into()], ..Config::default() };
-        let err = c.validate().unwrap_err();
+        let err = c.validate().unwrap_err().0;
         assert!(err.contains("ALLOWED_FORMATS") && err.contains("jpeg"), "{err}");
     }
 }

@@ -4,6 +4,7 @@
 //! while TOML gives numbers and arrays; each type here accepts both and prints back in one canonical,
 //! readable form for `thumbgen config`.
 
+use crate::error::ConfigError;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 use std::fmt;
@@ -65,23 +66,24 @@ impl Seconds {
         Seconds(Duration::from_secs(s))
     }
 
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
         let t = text.trim();
         let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
         let (num, unit) = t.split_at(split);
-        let value: f64 =
-            num.parse().map_err(|_| format!("`{text}` is not a duration (use e.g. 30, 30s, 5m, 1h, 500ms)"))?;
+        let value: f64 = num
+            .parse()
+            .map_err(|_| ConfigError(format!("`{text}` is not a duration (use e.g. 30, 30s, 5m, 1h, 500ms)")))?;
         let scale = match unit.trim() {
             "" | "s" | "sec" | "secs" => 1.0,
             "ms" => 0.001,
             "m" | "min" => 60.0,
             "h" => 3600.0,
             "d" => 86400.0,
-            other => return Err(format!("unknown duration unit `{other}` (use ms, s, m, h or d)")),
+            other => return Err(ConfigError(format!("unknown duration unit `{other}` (use ms, s, m, h or d)"))),
         };
         let secs = value * scale;
         if !secs.is_finite() || secs < 0.0 {
-            return Err(format!("`{text}` is not a valid duration"));
+            return Err(ConfigError(format!("`{text}` is not a valid duration")));
         }
         Ok(Seconds(Duration::from_secs_f64(secs)))
     }
@@ -105,11 +107,12 @@ text_serde!(Seconds);
 pub struct ByteSize(pub u64);
 
 impl ByteSize {
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
         let t = text.trim();
         let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
         let (num, unit) = t.split_at(split);
-        let value: f64 = num.parse().map_err(|_| format!("`{text}` is not a size (use e.g. 10485760, 10MB, 10MiB)"))?;
+        let value: f64 =
+            num.parse().map_err(|_| ConfigError(format!("`{text}` is not a size (use e.g. 10485760, 10MB, 10MiB)")))?;
         let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
             "" | "b" => 1.0,
             "k" | "kb" => 1e3,
@@ -118,7 +121,9 @@ impl ByteSize {
             "mib" => 1024.0 * 1024.0,
             "g" | "gb" => 1e9,
             "gib" => 1024.0 * 1024.0 * 1024.0,
-            other => return Err(format!("unknown size unit `{other}` (use B, KB, KiB, MB, MiB, GB, GiB)")),
+            other => {
+                return Err(ConfigError(format!("unknown size unit `{other}` (use B, KB, KiB, MB, MiB, GB, GiB)")))
+            }
         };
         Ok(ByteSize((value * scale).round() as u64))
     }

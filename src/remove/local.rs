@@ -4,9 +4,9 @@
 //! so a fresh checkout works offline. The plan is optimised once at start-up and shared by every
 //! worker; each call runs its own state.
 
-use super::{refine, Mask, RemovalEngine};
-use crate::error::JobError;
-use fast_image_resize as fr;
+use super::{refine, EngineKind, Mask, RemovalEngine};
+use crate::error::{Cause, JobError, StartError, Transient};
+use crate::imaging::{resize, Filter, Layout};
 use image::RgbImage;
 use std::sync::Arc;
 use tract_onnx::prelude::*;
@@ -27,7 +27,7 @@ pub struct LocalEngine {
 
 impl LocalEngine {
     /// Parses and optimises the embedded model (about a third of a second).
-    pub fn load() -> Result<LocalEngine, String> {
+    pub fn load() -> Result<LocalEngine, StartError> {
         // Matrix products of one inference spread over every core: a single photo (the usual
         // hot-folder drop) is cut out in about half the time; with several photos at once the
         // workers share the same pool.
@@ -40,13 +40,14 @@ impl LocalEngine {
             .and_then(|m| m.with_input_fact(0, f32::fact([1, 3, SIDE as usize, SIDE as usize]).into()))
             .and_then(|m| m.into_optimized())
             .and_then(|m| m.into_runnable())
-            .map_err(|e| format!("cannot load the embedded u2netp model: {e}"))?;
+            .map_err(|e| StartError::new("cannot load the embedded u2netp model").because(e.to_string()))?;
         Ok(LocalEngine { plan })
     }
 
     /// The model's probability map (SIDE×SIDE, 0..1) for a photo.
-    fn saliency(&self, photo: &RgbImage) -> Result<Vec<f32>, String> {
-        let small = resize_rgb(photo, SIDE, SIDE)?;
+    fn saliency(&self, photo: &RgbImage) -> TractResult<Vec<f32>> {
+        let (w, h) = photo.dimensions();
+        let small = resize(photo.as_raw(), w, h, Layout::Rgb, (SIDE, SIDE), Filter::Lanczos3, None);
         let peak = small.iter().copied().max().unwrap_or(1).max(1) as f32;
         let plane = (SIDE * SIDE) as usize;
         let mut input = vec![0f32; 3 * plane];
@@ -55,23 +56,24 @@ impl LocalEngine {
                 input[c * plane + i] = (px[c] as f32 / peak - MEAN[c]) / STD[c];
             }
         }
-        let tensor = Tensor::from_shape(&[1, 3, SIDE as usize, SIDE as usize], &input)
-            .map_err(|e| format!("cannot build the model input: {e}"))?;
-        let outputs = self.plan.run(tvec!(tensor.into())).map_err(|e| format!("u2netp inference failed: {e}"))?;
-        let view = outputs[0].to_plain_array_view::<f32>().map_err(|e| format!("unexpected u2netp output: {e}"))?;
+        let tensor = Tensor::from_shape(&[1, 3, SIDE as usize, SIDE as usize], &input)?;
+        let outputs = self.plan.run(tvec!(tensor.into()))?;
+        let view = outputs[0].to_plain_array_view::<f32>()?;
         Ok(view.iter().copied().collect())
     }
 }
 
 impl RemovalEngine for LocalEngine {
-    fn name(&self) -> &'static str {
-        "local"
+    fn kind(&self) -> EngineKind {
+        EngineKind::Local
     }
 
     fn mask(&self, photo: &RgbImage) -> Result<Option<Mask>, JobError> {
         // A failure of the embedded model is a bug or resource problem, never the photo's fault:
         // keep the file and retry rather than reject it.
-        let mut prob = self.saliency(photo).map_err(JobError::Transient)?;
+        let mut prob = self
+            .saliency(photo)
+            .map_err(|e| Transient::new(Cause::Engine, "the embedded u2netp model failed").because(format!("{e:#}")))?;
         let (lo, hi) = prob.iter().fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
         if hi < MIN_PEAK || hi - lo < 1e-3 {
             return Ok(None);
@@ -79,21 +81,6 @@ impl RemovalEngine for LocalEngine {
         for v in &mut prob {
             *v = (*v - lo) / (hi - lo);
         }
-        Ok(Some(Mask { alpha: refine::refine(photo, &prob, SIDE, SIDE), engine: "local" }))
+        Ok(Some(Mask { alpha: refine::refine(photo, &prob, SIDE, SIDE), engine: EngineKind::Local }))
     }
-}
-
-/// Lanczos3 resize of an RGB image to exactly `w`×`h`, as the model was trained.
-fn resize_rgb(photo: &RgbImage, w: u32, h: u32) -> Result<Vec<u8>, String> {
-    let src = fr::images::ImageRef::new(photo.width(), photo.height(), photo.as_raw(), fr::PixelType::U8x3)
-        .map_err(|e| e.to_string())?;
-    let mut dst = fr::images::Image::new(w, h, fr::PixelType::U8x3);
-    fr::Resizer::new()
-        .resize(
-            &src,
-            &mut dst,
-            &fr::ResizeOptions::new().resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Lanczos3)),
-        )
-        .map_err(|e| e.to_string())?;
-    Ok(dst.into_vec())
 }

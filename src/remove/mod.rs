@@ -2,54 +2,95 @@
 //!
 //! Engines implement [`RemovalEngine`]; the pipeline only sees a mask. A photo that already carries
 //! real transparency (a PNG or WebP cut-out) is its own cut-out and never reaches an engine.
+//! Engines that depend on something outside the process also implement [`EngineHealth`], which is
+//! all the health check knows of them.
 
 mod gradio;
 #[cfg(feature = "embedded")]
 mod local;
-pub mod refine;
+mod refine;
 
-pub use gradio::{base_url, GradioEngine};
+pub(crate) use gradio::GradioEngine;
 #[cfg(feature = "embedded")]
 pub use local::LocalEngine;
 
 use crate::error::{JobError, RejectReason, Rejection};
 use image::{GrayImage, RgbImage};
 
-/// A background-removal engine.
-pub trait RemovalEngine: Send + Sync {
-    /// Name recorded in logs and in the `engine` label of the metrics.
-    fn name(&self) -> &'static str;
-    /// The product's alpha at the photo's resolution; `None` when the photo holds no product.
-    fn mask(&self, photo: &RgbImage) -> Result<Option<Mask>, JobError>;
+/// The engines, by the name logs, metrics and health use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EngineKind {
+    /// The embedded U²-Netp model.
+    Local,
+    /// A remote Gradio app.
+    Gradio,
 }
 
-/// An alpha mask and the engine that actually made it (a remote engine may fall back to the
-/// embedded one).
-pub struct Mask {
-    pub alpha: GrayImage,
-    pub engine: &'static str,
-}
-
-/// How a cut-out was obtained.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Source {
-    /// The photo's own alpha channel.
-    OwnTransparency,
-    /// The named engine ran.
-    Engine(&'static str),
-}
-
-impl Source {
+impl EngineKind {
+    /// The `engine` label of the metrics.
     pub fn label(self) -> &'static str {
         match self {
-            Source::OwnTransparency => "none",
-            Source::Engine(name) => name,
+            EngineKind::Local => "local",
+            EngineKind::Gradio => "gradio",
         }
     }
 }
 
+/// A background-removal engine.
+pub trait RemovalEngine: Send + Sync {
+    /// The engine that is asked first (a remote engine may hand a photo to its stand-in).
+    fn kind(&self) -> EngineKind;
+    /// The product's alpha at the photo's resolution; `None` when the photo holds no product.
+    fn mask(&self, photo: &RgbImage) -> Result<Option<Mask>, JobError>;
+}
+
+/// An alpha mask and the engine that actually made it.
+pub struct Mask {
+    pub alpha: GrayImage,
+    pub engine: EngineKind,
+}
+
+/// How a cut-out was obtained.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// The photo's own alpha channel.
+    OwnTransparency,
+    /// The engine ran.
+    Engine(EngineKind),
+}
+
+impl Source {
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Source::OwnTransparency => "none",
+            Source::Engine(kind) => kind.label(),
+        }
+    }
+}
+
+/// How an engine that depends on something outside the process is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Condition {
+    Ok,
+    /// Not usable right now, but a stand-in makes the cut-outs.
+    Degraded,
+    /// Not usable right now: photos wait.
+    Failing,
+}
+
+/// One engine's own view of its health, for the `dependencies` check.
+pub(crate) struct EngineReport {
+    pub condition: Condition,
+    pub message: String,
+    pub details: serde_json::Value,
+}
+
+pub(crate) trait EngineHealth: Send + Sync {
+    fn report(&self) -> EngineReport;
+}
+
 /// The rejection for a photo in which no product can be found.
-pub fn no_product() -> JobError {
+pub(crate) fn no_product() -> JobError {
     JobError::Rejected(Rejection::new(
         RejectReason::NoProduct,
         "no product could be found in the photo (nothing stands out from the background, or the image is fully transparent)",

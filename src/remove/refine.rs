@@ -6,6 +6,7 @@
 //! applied at full resolution. Memory at full size is one grey guide and the output mask, whatever
 //! the photo's size; a plain upscale would instead blur every edge by the model's 320-pixel grid.
 
+use crate::imaging::box_mean;
 use image::{GrayImage, RgbImage};
 
 /// Long side of the grid the linear model is fitted on.
@@ -21,7 +22,7 @@ const HIGH: f32 = 0.94;
 
 /// Full-resolution alpha for `photo` from a coarse probability map `coarse` (values 0..1,
 /// `coarse_w`×`coarse_h`).
-pub fn refine(photo: &RgbImage, coarse: &[f32], coarse_w: u32, coarse_h: u32) -> GrayImage {
+pub(crate) fn refine(photo: &RgbImage, coarse: &[f32], coarse_w: u32, coarse_h: u32) -> GrayImage {
     let (w, h) = photo.dimensions();
     let scale = (WORK_LONG_SIDE as f32 / w.max(h) as f32).min(1.0);
     let ww = ((w as f32 * scale).round() as u32).max(1);
@@ -150,49 +151,9 @@ fn resample(src: &[f32], sw: u32, sh: u32, dw: u32, dh: u32) -> Vec<f32> {
     out
 }
 
-/// Mean over a (2r+1)² window, clipped at the borders, in O(n) with running sums.
-pub(crate) fn box_mean(src: &[f32], w: u32, h: u32, r: usize) -> Vec<f32> {
-    let (w, h) = (w as usize, h as usize);
-    let mut horizontal = vec![0f32; w * h];
-    for y in 0..h {
-        let row = &src[y * w..(y + 1) * w];
-        let mut prefix = vec![0f32; w + 1];
-        for x in 0..w {
-            prefix[x + 1] = prefix[x] + row[x];
-        }
-        for x in 0..w {
-            let lo = x.saturating_sub(r);
-            let hi = (x + r + 1).min(w);
-            horizontal[y * w + x] = (prefix[hi] - prefix[lo]) / (hi - lo) as f32;
-        }
-    }
-    let mut out = vec![0f32; w * h];
-    let mut prefix = vec![0f32; (h + 1) * w];
-    for y in 0..h {
-        for x in 0..w {
-            prefix[(y + 1) * w + x] = prefix[y * w + x] + horizontal[y * w + x];
-        }
-    }
-    for y in 0..h {
-        let lo = y.saturating_sub(r);
-        let hi = (y + r + 1).min(h);
-        for x in 0..w {
-            out[y * w + x] = (prefix[hi * w + x] - prefix[lo * w + x]) / (hi - lo) as f32;
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn box_mean_of_a_constant_is_the_constant() {
-        let src = vec![0.5f32; 30 * 20];
-        let out = box_mean(&src, 30, 20, 3);
-        assert!(out.iter().all(|v| (v - 0.5).abs() < 1e-5));
-    }
 
     #[test]
     fn refinement_snaps_a_blurry_mask_to_the_photo_edge() {

@@ -5,24 +5,28 @@
 //! with exponential backoff and jitter; 429 and quota messages are waited out; a full queue is
 //! back-pressure; a circuit breaker stops calls to an app that keeps failing. When the remote
 //! cannot deliver, the photo either goes to the embedded engine (`GRADIO_FALLBACK_ENABLED=true`)
-//! or stays in place and is retried later: a remote outage never rejects or loses a file.
+//! or stays in place and is retried later: a remote outage never rejects or loses a file. Its
+//! reachability is probed in the background ([`health`]).
 
 mod breaker;
 mod client;
+mod failure;
+mod health;
 mod sse;
 
-pub use client::{base_url, RemoteSettings};
-
-use super::{Mask, RemovalEngine};
+use super::{EngineKind, Mask, RemovalEngine};
+use crate::backoff::Backoff;
 use crate::config::Config;
-use crate::error::JobError;
-use crate::health::Level;
+use crate::error::{Cause, JobError, StartError, Transient};
+use crate::imaging::{resize, Filter, Layout};
+use crate::sync::Mutex;
 use breaker::{Breaker, Gate};
-use client::{Failure, Remote};
-use fast_image_resize as fr;
+use client::{Remote, RemoteSettings};
+use failure::{Failure, Kind, Problem};
 use image::{GrayImage, RgbImage, RgbaImage};
-use serde_json::{json, Value};
-use std::sync::{Arc, Mutex};
+use reqwest::StatusCode;
+use serde_json::Value;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use tracing::{info, warn};
@@ -32,15 +36,10 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(45);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A named wait longer than this is not waited out inside one job: the engine is suspended.
 const LONGEST_INLINE_WAIT: Duration = Duration::from_secs(60);
+/// Waits between attempts at one photo: 2 s, 8 s, then 30 s.
+const BACKOFF: Backoff = Backoff { first: Duration::from_secs(2), factor: 4, max: Duration::from_secs(30) };
 
-/// What the background probe last saw.
-#[derive(Clone, Debug, Default)]
-struct Probe {
-    reachable: Option<bool>,
-    detail: String,
-}
-
-pub struct GradioEngine {
+pub(crate) struct GradioEngine {
     remote: Remote,
     runtime: tokio::runtime::Handle,
     permits: Semaphore,
@@ -49,19 +48,18 @@ pub struct GradioEngine {
     attempts: u32,
     deadline: Duration,
     max_side: u32,
-    probe: Mutex<Probe>,
+    probe: Mutex<health::Probe>,
 }
 
 impl GradioEngine {
     /// Builds the engine from the configuration; `fallback` is the embedded engine when
     /// `GRADIO_FALLBACK_ENABLED=true`. Must be called inside the tokio runtime.
-    pub fn new(config: &Config, fallback: Option<Arc<dyn RemovalEngine>>) -> Result<GradioEngine, String> {
+    pub(crate) fn new(config: &Config, fallback: Option<Arc<dyn RemovalEngine>>) -> Result<GradioEngine, StartError> {
         let url = config.gradio_api_url.as_ref().map(|u| u.0.clone()).unwrap_or_default();
         let extra_inputs = match &config.gradio_extra_inputs {
-            Some(text) => Some(
-                serde_json::from_str::<Vec<Value>>(&text.0)
-                    .map_err(|e| format!("gradio_extra_inputs (GRADIO_EXTRA_INPUTS) must be a JSON array: {e}"))?,
-            ),
+            Some(text) => Some(serde_json::from_str::<Vec<Value>>(&text.0).map_err(|e| {
+                StartError::new("gradio_extra_inputs (GRADIO_EXTRA_INPUTS) must be a JSON array").because(e)
+            })?),
             None => None,
         };
         let login = match (&config.gradio_username, &config.gradio_password) {
@@ -77,180 +75,128 @@ impl GradioEngine {
             extra_inputs,
             idle_timeout: IDLE_TIMEOUT,
         };
+        let remote = Remote::new(&url, settings, CONNECT_TIMEOUT)
+            .map_err(|e| StartError::new("cannot create the HTTP client for the gradio engine").because(e))?;
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|e| StartError::new("the gradio engine needs the tokio runtime").because(e))?;
         Ok(GradioEngine {
-            remote: Remote::new(&url, settings, CONNECT_TIMEOUT)?,
-            runtime: tokio::runtime::Handle::try_current()
-                .map_err(|_| "the gradio engine needs the tokio runtime".to_string())?,
+            remote,
+            runtime,
             permits: Semaphore::new(config.max_concurrent_requests),
             breaker: Mutex::new(Breaker::default()),
             fallback,
             attempts: config.gradio_retry_attempts.max(1),
             deadline: config.gradio_timeout.0,
             max_side: config.gradio_max_side,
-            probe: Mutex::new(Probe::default()),
+            probe: Mutex::new(health::Probe::default()),
         })
     }
 
-    /// Whether the last probe reached the app (true before the first probe).
-    pub fn reachable(&self) -> bool {
-        self.probe.lock().unwrap().reachable != Some(false)
-    }
-
-    /// Checks that the app answers, for the health endpoint; runs in the background, never inside
-    /// a health request. Returns true when the app answers again after it did not.
-    pub async fn probe(&self) -> bool {
-        let result = self.remote.probe(Duration::from_secs(5)).await;
-        let mut probe = self.probe.lock().unwrap();
-        let was_down = probe.reachable == Some(false);
-        *probe = match result {
-            Ok(version) => Probe { reachable: Some(true), detail: format!("gradio {version}") },
-            Err(e) => Probe { reachable: Some(false), detail: e },
-        };
-        let recovered = was_down && probe.reachable == Some(true);
-        if recovered {
-            self.breaker.lock().unwrap().success();
-            info!(url = %self.remote.base(), "gradio app answers again; retrying waiting photos now");
-        }
-        recovered
-    }
-
-    /// Health of the remote engine: level, message and details for the `dependencies` check.
-    pub fn health(&self) -> (Level, String, Value) {
-        let probe = self.probe.lock().unwrap().clone();
-        let breaker = self.breaker.lock().unwrap();
-        let details = json!({
-            "engine": "gradio",
-            "url": self.remote.base(),
-            "reachable": probe.reachable,
-            "circuit": breaker.state(),
-            "fallback": self.fallback.is_some(),
-        });
-        let problem = match (breaker.gate(), probe.reachable) {
-            (Gate::Open(until, reason), _) => Some(format!(
-                "remote calls suspended for {} s more: {reason}",
-                until.saturating_duration_since(Instant::now()).as_secs()
-            )),
-            (_, Some(false)) => Some(format!("gradio app unreachable: {}", probe.detail)),
-            _ => None,
-        };
-        match problem {
-            None => (Level::Ok, format!("gradio app at {} ({})", self.remote.base(), probe.detail), details),
-            Some(p) if self.fallback.is_some() => {
-                (Level::Warning, format!("{p}; the embedded engine stands in"), details)
-            }
-            Some(p) => (Level::Error, format!("{p}; photos wait and are retried"), details),
-        }
-    }
-
     /// The cut-out's alpha at the photo's resolution, from the remote app.
-    async fn remote_mask(&self, photo: &RgbImage) -> Result<GrayImage, String> {
-        if let Gate::Open(until, reason) = self.breaker.lock().unwrap().gate() {
+    async fn remote_mask(&self, photo: &RgbImage) -> Result<GrayImage, Problem> {
+        if let Gate::Open(until, reason) = self.breaker.lock().gate() {
             let secs = until.saturating_duration_since(Instant::now()).as_secs();
-            return Err(format!("remote calls suspended for {secs} s more: {reason}"));
+            return Err(Problem::new(format!("remote calls suspended for {secs} s more: {reason}")));
         }
-        let _permit = self.permits.acquire().await.map_err(|e| e.to_string())?;
+        let _permit = self.permits.acquire().await.map_err(|e| Problem::new("no request slot").because(e))?;
         let deadline = Instant::now() + self.deadline;
         let mut attempt = 0;
-        let mut last = String::new();
+        let mut last: Option<Problem> = None;
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
-                return Err(format!(
-                    "no cut-out within GRADIO_TIMEOUT ({} s); last problem: {last}",
-                    self.deadline.as_secs()
-                ));
+                let timeout = Problem::new(format!("no cut-out within GRADIO_TIMEOUT ({} s)", self.deadline.as_secs()));
+                return Err(match last {
+                    Some(last) => timeout.because(last),
+                    None => timeout,
+                });
             }
             attempt += 1;
             let failure = match tokio::time::timeout(remaining, self.remote.attempt(photo, self.max_side)).await {
                 Ok(Ok(cutout)) => {
-                    self.breaker.lock().unwrap().success();
+                    self.breaker.lock().success();
                     return Ok(alpha_at(&cutout, photo.width(), photo.height()));
                 }
                 Ok(Err(failure)) => failure,
-                Err(_) => Failure::Retry(format!("no result within GRADIO_TIMEOUT ({} s)", self.deadline.as_secs())),
+                Err(_) => Failure::retry(Problem::new(format!(
+                    "no result within GRADIO_TIMEOUT ({} s)",
+                    self.deadline.as_secs()
+                ))),
             };
-            last = failure.message().to_owned();
-            warn!(attempt, url = %self.remote.base(), "gradio attempt failed: {last}");
-            let wait = match failure {
-                Failure::Busy(_) => {
+            warn!(attempt, url = %self.remote.base(), "gradio attempt failed: {}", failure.problem);
+            let problem = failure.problem;
+            let wait = match failure.kind {
+                Kind::Busy => {
                     attempt -= 1; // back-pressure is not the photo's failure
-                    backoff(attempt.max(1))
+                    BACKOFF.delay(attempt.max(1))
                 }
-                Failure::Wait(wait, message) => {
+                Kind::Wait(wait) => {
                     if wait > LONGEST_INLINE_WAIT || wait >= deadline.saturating_duration_since(Instant::now()) {
-                        self.breaker.lock().unwrap().suspend(wait, &message);
-                        return Err(message);
+                        self.breaker.lock().suspend(wait, &problem.to_string());
+                        return Err(problem);
                     }
                     wait
                 }
-                Failure::Unauthorized(message) => {
+                Kind::Unauthorized => {
                     self.remote.forget().await;
                     if let Err(e) = self.remote.login().await {
-                        self.breaker.lock().unwrap().failure(e.message());
-                        return Err(format!("{message}; {}", e.message()));
+                        self.breaker.lock().failure(&e.problem.to_string());
+                        return Err(Problem::new(problem.to_string()).because(e.problem));
                     }
                     Duration::ZERO
                 }
-                Failure::Unusable(message) => {
+                Kind::Unusable => {
                     self.remote.forget().await;
-                    self.breaker.lock().unwrap().failure(&message);
-                    return Err(message);
+                    self.breaker.lock().failure(&problem.to_string());
+                    return Err(problem);
                 }
-                Failure::Retry(message) => {
-                    self.breaker.lock().unwrap().failure(&message);
-                    if message.contains("HTTP 500") || message.contains("HTTP 404") {
+                Kind::Retry => {
+                    self.breaker.lock().failure(&problem.to_string());
+                    if matches!(problem.status(), Some(StatusCode::INTERNAL_SERVER_ERROR | StatusCode::NOT_FOUND)) {
                         self.remote.forget().await; // the endpoint may have changed
                     }
-                    backoff(attempt)
+                    BACKOFF.delay(attempt)
                 }
             };
             if attempt >= self.attempts {
-                return Err(format!("gave up after {attempt} attempts: {last}"));
+                return Err(Problem::new(format!("gave up after {attempt} attempts")).because(problem));
             }
-            if matches!(self.breaker.lock().unwrap().gate(), Gate::Open(..)) {
-                return Err(format!("remote failing repeatedly, calls suspended: {last}"));
+            if matches!(self.breaker.lock().gate(), Gate::Open(..)) {
+                return Err(Problem::new("remote failing repeatedly, calls suspended").because(problem));
             }
+            last = Some(problem);
             tokio::time::sleep(wait.min(deadline.saturating_duration_since(Instant::now()))).await;
         }
     }
 }
 
 impl RemovalEngine for GradioEngine {
-    fn name(&self) -> &'static str {
-        "gradio"
+    fn kind(&self) -> EngineKind {
+        EngineKind::Gradio
     }
 
     fn mask(&self, photo: &RgbImage) -> Result<Option<Mask>, JobError> {
         match self.runtime.block_on(self.remote_mask(photo)) {
-            Ok(alpha) => Ok(Some(Mask { alpha, engine: "gradio" })),
-            Err(reason) => match &self.fallback {
+            Ok(alpha) => Ok(Some(Mask { alpha, engine: EngineKind::Gradio })),
+            Err(problem) => match &self.fallback {
                 Some(local) => {
-                    info!("gradio engine unavailable ({reason}); using the embedded engine for this photo");
+                    info!("gradio engine unavailable ({problem}); using the embedded engine for this photo");
                     local.mask(photo)
                 }
-                None => Err(JobError::Transient(format!("gradio engine: {reason}"))),
+                None => Err(Transient::new(Cause::Engine, "gradio engine").because(problem).into()),
             },
         }
     }
 }
 
-/// Exponential backoff with ±25 % jitter: 2 s, 8 s, 30 s, then 30 s.
-fn backoff(attempt: u32) -> Duration {
-    let base = [2.0, 8.0, 30.0][(attempt.saturating_sub(1) as usize).min(2)];
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-    Duration::from_secs_f64(base * (0.75 + (nanos % 500) as f64 / 1000.0))
-}
-
 /// The cut-out's alpha scaled back to the original photo's size.
 fn alpha_at(cutout: &RgbaImage, width: u32, height: u32) -> GrayImage {
     let alpha: Vec<u8> = cutout.pixels().map(|p| p[3]).collect();
-    if cutout.dimensions() == (width, height) {
-        return GrayImage::from_raw(width, height, alpha).expect("sizes match");
-    }
-    let src =
-        fr::images::Image::from_vec_u8(cutout.width(), cutout.height(), alpha, fr::PixelType::U8).expect("sizes match");
-    let mut dst = fr::images::Image::new(width, height, fr::PixelType::U8);
-    let options = fr::ResizeOptions::new().resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Bilinear));
-    fr::Resizer::new().resize(&src, &mut dst, &options).expect("resize of a valid mask");
-    GrayImage::from_raw(width, height, dst.into_vec()).expect("sizes match")
+    let (w, h) = cutout.dimensions();
+    let pixels = if (w, h) == (width, height) {
+        alpha
+    } else {
+        resize(&alpha, w, h, Layout::Grey, (width, height), Filter::Bilinear, None)
+    };
+    GrayImage::from_raw(width, height, pixels).expect("sizes match")
 }

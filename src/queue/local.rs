@@ -1,4 +1,4 @@
-//! Queue: inputs waiting for a worker, bounded and deduplicated by path.
+//! The local queue: inputs waiting for a worker in this process, bounded and deduplicated by path.
 //!
 //! Only names are queued, never pixels, so a burst of thousands of files costs little memory.
 //! A path is queued at most once; a path being processed is not handed to a second worker (a new
@@ -6,10 +6,12 @@
 //! the overflow flag asks the watcher for a full rescan, so nothing is lost. Backgrounds go first:
 //! products processed after them get all their outputs in one pass.
 
-use crate::pipeline::Job;
-use crate::state::Folder;
+use super::WorkQueue;
+use crate::job::{InputKind, Job};
+use crate::sync::{Mutex, MutexGuard};
 use std::collections::{HashSet, VecDeque};
-use std::sync::Mutex;
+use std::future::Future;
+use std::pin::Pin;
 use tokio::sync::Notify;
 
 #[derive(Default)]
@@ -22,7 +24,7 @@ struct Inner {
     closed: bool,
 }
 
-pub struct Queue {
+pub(crate) struct LocalQueue {
     inner: Mutex<Inner>,
     ready: Notify,
     capacity: usize,
@@ -30,38 +32,16 @@ pub struct Queue {
     in_flight: prometheus::IntGauge,
 }
 
-impl Queue {
-    pub fn new(capacity: usize, depth: prometheus::IntGauge, in_flight: prometheus::IntGauge) -> Queue {
-        Queue { inner: Mutex::new(Inner::default()), ready: Notify::new(), capacity, depth, in_flight }
+impl LocalQueue {
+    pub(crate) fn new(capacity: usize, depth: prometheus::IntGauge, in_flight: prometheus::IntGauge) -> LocalQueue {
+        LocalQueue { inner: Mutex::new(Inner::default()), ready: Notify::new(), capacity, depth, in_flight }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock()
     }
 
-    /// Queues a job unless it is already waiting. Returns false when the queue was full.
-    pub fn push(&self, job: Job) -> bool {
-        let mut inner = self.lock();
-        if inner.closed || inner.queued.contains(&job) {
-            return true;
-        }
-        if inner.queued.len() >= self.capacity {
-            inner.overflowed = true;
-            return false;
-        }
-        inner.queued.insert(job.clone());
-        match job.folder {
-            Folder::Background => inner.backgrounds.push_back(job),
-            Folder::Product => inner.products.push_back(job),
-        }
-        self.depth.set(inner.queued.len() as i64);
-        drop(inner);
-        self.ready.notify_one();
-        true
-    }
-
-    /// Takes the next job that no worker is running; `None` once the queue is closed.
-    pub async fn pop(&self) -> Option<Job> {
+    async fn next(&self) -> Option<Job> {
         loop {
             let notified = self.ready.notified();
             if let Some(job) = self.try_pop() {
@@ -87,9 +67,34 @@ impl Queue {
         self.in_flight.set(inner.in_flight.len() as i64);
         Some(job)
     }
+}
 
-    /// Marks a job finished, letting a newer event for the same path run.
-    pub fn done(&self, job: &Job) {
+impl WorkQueue for LocalQueue {
+    fn push(&self, job: Job) -> bool {
+        let mut inner = self.lock();
+        if inner.closed || inner.queued.contains(&job) {
+            return true;
+        }
+        if inner.queued.len() >= self.capacity {
+            inner.overflowed = true;
+            return false;
+        }
+        inner.queued.insert(job.clone());
+        match job.kind {
+            InputKind::Background => inner.backgrounds.push_back(job),
+            InputKind::Product => inner.products.push_back(job),
+        }
+        self.depth.set(inner.queued.len() as i64);
+        drop(inner);
+        self.ready.notify_one();
+        true
+    }
+
+    fn pop(&self) -> Pin<Box<dyn Future<Output = Option<Job>> + Send + '_>> {
+        Box::pin(self.next())
+    }
+
+    fn done(&self, job: &Job) {
         let mut inner = self.lock();
         inner.in_flight.remove(job);
         self.in_flight.set(inner.in_flight.len() as i64);
@@ -98,27 +103,20 @@ impl Queue {
         self.ready.notify_one();
     }
 
-    /// True (once) when pushes were dropped since the last call.
-    pub fn take_overflow(&self) -> bool {
+    fn take_overflow(&self) -> bool {
         std::mem::take(&mut self.lock().overflowed)
     }
 
-    /// Nothing waiting and nothing running.
-    pub fn is_idle(&self) -> bool {
+    fn is_idle(&self) -> bool {
         let inner = self.lock();
         inner.queued.is_empty() && inner.in_flight.is_empty()
     }
 
-    pub fn len(&self) -> usize {
+    fn len(&self) -> usize {
         self.lock().queued.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Stops handing out jobs; waiting workers wake up and see `None`.
-    pub fn close(&self) {
+    fn close(&self) {
         self.lock().closed = true;
         self.ready.notify_waiters();
     }
@@ -128,24 +126,28 @@ impl Queue {
 mod tests {
     use super::*;
 
-    fn job(folder: Folder, name: &str) -> Job {
-        Job { folder, name: name.into() }
+    fn job(kind: InputKind, name: &str) -> Job {
+        Job::new(kind, name)
     }
 
-    fn queue(capacity: usize) -> Queue {
-        Queue::new(capacity, prometheus::IntGauge::new("d", "d").unwrap(), prometheus::IntGauge::new("f", "f").unwrap())
+    fn queue(capacity: usize) -> LocalQueue {
+        LocalQueue::new(
+            capacity,
+            prometheus::IntGauge::new("d", "d").unwrap(),
+            prometheus::IntGauge::new("f", "f").unwrap(),
+        )
     }
 
     #[tokio::test]
     async fn dedups_prefers_backgrounds_and_never_runs_a_path_twice_at_once() {
         let q = queue(10);
-        q.push(job(Folder::Product, "a.jpg"));
-        q.push(job(Folder::Product, "a.jpg"));
-        q.push(job(Folder::Background, "b.jpg"));
+        q.push(job(InputKind::Product, "a.jpg"));
+        q.push(job(InputKind::Product, "a.jpg"));
+        q.push(job(InputKind::Background, "b.jpg"));
         assert_eq!(q.len(), 2);
-        assert_eq!(q.pop().await.unwrap(), job(Folder::Background, "b.jpg"));
+        assert_eq!(q.pop().await.unwrap(), job(InputKind::Background, "b.jpg"));
         let a = q.pop().await.unwrap();
-        q.push(job(Folder::Product, "a.jpg")); // new event while a.jpg runs
+        q.push(job(InputKind::Product, "a.jpg")); // new event while a.jpg runs
         assert!(q.try_pop().is_none(), "a.jpg must wait for its running job");
         q.done(&a);
         assert_eq!(q.pop().await.unwrap(), a);
@@ -154,8 +156,8 @@ mod tests {
     #[test]
     fn a_full_queue_asks_for_a_rescan() {
         let q = queue(1);
-        assert!(q.push(job(Folder::Product, "a")));
-        assert!(!q.push(job(Folder::Product, "b")));
+        assert!(q.push(job(InputKind::Product, "a")));
+        assert!(!q.push(job(InputKind::Product, "b")));
         assert!(q.take_overflow());
         assert!(!q.take_overflow());
     }

@@ -1,0 +1,153 @@
+//! The pipeline for one input, top to bottom: validate → remove → compose → encode → write.
+//!
+//! A product makes one output per (canvas, preset): the plain marketplace canvas and every
+//! registered background. Each output is keyed by the content of what it is made from, so only
+//! missing or outdated outputs are made, and the cut-out comes from the cache whenever the photo
+//! was seen before. A background only registers itself; the caller then queues every known
+//! product ([`Pipeline::products`]), which finds exactly the outputs for the new background
+//! missing.
+//!
+//! One concept per file: [`product`] (a product job), [`outputs`] (planning and making its
+//! files), [`backgrounds`] (the registry and a background job), [`covers`] (backgrounds resized
+//! for a canvas, kept in memory), [`claims`] (output names), [`rejection`] (moving hopeless inputs
+//! aside, and the still-being-written exception), [`orphans`] (inputs that left).
+
+mod backgrounds;
+mod claims;
+mod covers;
+mod orphans;
+mod outputs;
+mod product;
+mod rejection;
+
+use crate::config::Config;
+use crate::error::JobError;
+use crate::folders::Folders;
+use crate::job::{InputKind, Job};
+use crate::metrics::Metrics;
+use crate::preset::Preset;
+use crate::remove::{RemovalEngine, Source};
+use crate::store::{CutoutCache, Journal};
+use crate::validate::Limits;
+use covers::Covers;
+use std::sync::Arc;
+use std::time::Instant;
+use tracing::info;
+
+/// How a job ended, when it did not fail.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// Outputs were made (`written` may be empty when everything was already up to date).
+    Product { written: Vec<String>, source: Option<Source> },
+    /// A background was checked; `changed` when it is new or its content changed.
+    Background { changed: bool },
+    /// The input left its folder.
+    Gone,
+    /// The input was moved to the rejected folder.
+    Rejected,
+}
+
+/// A preset and what makes its outputs distinct.
+struct PresetSlot {
+    suffix: Option<String>,
+    preset: Preset,
+    fingerprint: String,
+}
+
+pub(crate) struct Pipeline {
+    folders: Folders,
+    limits: Limits,
+    presets: Vec<PresetSlot>,
+    engine: Arc<dyn RemovalEngine>,
+    journal: Arc<dyn Journal>,
+    cutouts: Arc<dyn CutoutCache>,
+    metrics: Arc<Metrics>,
+    covers: Covers,
+    delete_orphans: bool,
+}
+
+impl Pipeline {
+    /// A pipeline over `folders` (already created) that keeps its facts in `journal` and its
+    /// cut-outs in `cutouts`.
+    pub(crate) fn new(
+        config: &Config,
+        folders: Folders,
+        engine: Arc<dyn RemovalEngine>,
+        journal: Arc<dyn Journal>,
+        cutouts: Arc<dyn CutoutCache>,
+        metrics: Arc<Metrics>,
+    ) -> Pipeline {
+        let main = PresetSlot { suffix: None, fingerprint: config.preset.fingerprint(), preset: config.preset.clone() };
+        let extras = config.extra_presets.iter().map(|p| PresetSlot {
+            suffix: Some(p.name.clone()),
+            fingerprint: p.fingerprint(),
+            preset: p.clone(),
+        });
+        Pipeline {
+            folders,
+            limits: Limits::from_config(config),
+            presets: std::iter::once(main).chain(extras).collect(),
+            engine,
+            journal,
+            cutouts,
+            metrics,
+            covers: Covers::default(),
+            delete_orphans: config.delete_orphans.0,
+        }
+    }
+
+    /// Runs one job. Rejections are carried out here (file moved, note written, metric counted);
+    /// a transient failure is returned for the caller to retry.
+    pub(crate) fn run(&self, job: &Job) -> Result<Outcome, JobError> {
+        let started = Instant::now();
+        let result = match job.kind {
+            InputKind::Product => self.product(&job.name),
+            InputKind::Background => self.background(&job.name),
+        };
+        match result {
+            Err(JobError::Rejected(rejection)) => self.reject(job, &rejection),
+            Err(JobError::Vanished) => Ok(self.gone(job)),
+            Ok(Outcome::Product { written, source }) => {
+                if !written.is_empty() {
+                    info!(
+                        input = %job.name,
+                        outputs = %written.join(", "),
+                        engine = source.map_or("cache", Source::label),
+                        duration_ms = started.elapsed().as_millis() as u64,
+                        "thumbnails written"
+                    );
+                }
+                Ok(Outcome::Product { written, source })
+            }
+            other => other,
+        }
+    }
+
+    /// Every product in the catalog folder: after a new background each of them needs its
+    /// output for it (made from the cached cut-outs). Listed after the background registered, so
+    /// a product whose job started before that is run again and none is left without it.
+    pub(crate) fn products(&self) -> Vec<Job> {
+        self.folders
+            .inputs(InputKind::Product)
+            .into_iter()
+            .map(|(name, _)| Job::new(InputKind::Product, name))
+            .collect()
+    }
+
+    /// The folders this pipeline writes to: where a full disk stops it.
+    pub(crate) fn storage_dirs(&self) -> Vec<std::path::PathBuf> {
+        vec![self.folders.output.clone(), self.folders.rejected.clone(), self.folders.state.clone()]
+    }
+
+    /// Removes cut-outs of photos that left the catalog longer than `ttl` ago.
+    pub(crate) fn prune_cache(&self, ttl: std::time::Duration) {
+        let live = self.journal.inputs(InputKind::Product).into_iter().map(|p| p.hash).collect();
+        let pruned = self.cutouts.prune(&live, ttl);
+        if pruned > 0 {
+            info!(pruned, "old cut-outs removed from the cache (CACHE_TTL)");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,100 @@
+//! A product job: read the photo (or know it by its stamp), find which outputs are missing, get
+//! the cut-out (cache, the photo's own transparency, or the engine) and make them.
+
+use super::{Outcome, Pipeline};
+use crate::cutout::{self, Cutout};
+use crate::disk::FileStamp;
+use crate::error::{Cause, JobError, Transient};
+use crate::job::{content_hash, InputKind};
+use crate::remove::{self, Source};
+use crate::validate::{self, InputFile};
+use image::DynamicImage;
+use std::time::Instant;
+use tracing::warn;
+
+impl Pipeline {
+    /// Reads and validates an input, returning the file and its content hash.
+    pub(super) fn read(&self, kind: InputKind, name: &str) -> Result<(InputFile, String), JobError> {
+        let path = self.folders.input_dir(kind).join(name);
+        let input = validate::read_input(&path, &self.limits)?;
+        let hash = content_hash(&input.bytes);
+        Ok((input, hash))
+    }
+
+    pub(super) fn product(&self, name: &str) -> Result<Outcome, JobError> {
+        let started = Instant::now();
+        let path = self.folders.products.join(name);
+        let (_, stamp) = validate::open_regular(&path, &self.limits)?;
+        // An unchanged file is known by its stamp: no read, no hash.
+        let (mut input, hash) = match self.journal.known_hash(InputKind::Product, name, &stamp) {
+            Some(hash) => (None, hash),
+            None => {
+                let (input, hash) = self.read(InputKind::Product, name)?;
+                (Some(input), hash)
+            }
+        };
+        let stem = self.claim_stem(InputKind::Product, name)?;
+        let pending = self.missing_outputs(&stem, &hash);
+        if pending.is_empty() {
+            self.record_hash(name, &input, stamp, &hash);
+            return Ok(Outcome::Product { written: Vec::new(), source: None });
+        }
+
+        let (cutout, source) = match self.cutouts.load(&hash) {
+            Some(cutout) => {
+                self.metrics.cutout_cache_hits.inc();
+                (cutout, None)
+            }
+            None => {
+                let input = match input.take() {
+                    Some(input) => input,
+                    None => self.read(InputKind::Product, name)?.0,
+                };
+                let photo = validate::decode(&input)?;
+                self.metrics.stage("validate", started.elapsed().as_secs_f64());
+                let (cutout, source) = self.cut_out(photo)?;
+                // A photo that is its own cut-out is cheaper to decode again than to cache.
+                if source != Source::OwnTransparency {
+                    self.cutouts.save(&hash, &cutout).map_err(|e| {
+                        Transient::new(Cause::Storage, "cannot save the cut-out in the state folder").because(e)
+                    })?;
+                }
+                (cutout, Some(source))
+            }
+        };
+        self.record_hash(name, &input, stamp, &hash);
+        let written = self.make_outputs(&cutout, name, &pending)?;
+        Ok(Outcome::Product { written, source })
+    }
+
+    fn record_hash(&self, name: &str, input: &Option<InputFile>, stamp: FileStamp, hash: &str) {
+        // The stamp read at open time, unless the file was read later (then the read one is exact).
+        let stamp = input.as_ref().map_or(stamp, |i| i.stamp);
+        if let Err(e) = self.journal.record_hash(InputKind::Product, name, stamp, hash) {
+            warn!("cannot record the hash of {name}: {e}");
+        }
+    }
+
+    /// Makes the cut-out of a decoded photo: its own transparency when it has some, else the
+    /// engine's mask.
+    fn cut_out(&self, photo: DynamicImage) -> Result<(Cutout, Source), JobError> {
+        if cutout::has_real_transparency(&photo) {
+            let cut = Cutout::from_transparent(photo.into_rgba8()).ok_or_else(remove::no_product)?;
+            return Ok((cut, Source::OwnTransparency));
+        }
+        let rgb = photo.into_rgb8();
+        let started = Instant::now();
+        let result = self.engine.mask(&rgb);
+        let seconds = started.elapsed().as_secs_f64();
+        let engine = match &result {
+            Ok(Some(mask)) => mask.engine,
+            _ => self.engine.kind(),
+        };
+        let outcome = if result.is_ok() { "success" } else { "failure" };
+        self.metrics.removals.with_label_values(&[engine.label(), outcome]).inc();
+        self.metrics.removal_duration.with_label_values(&[engine.label()]).observe(seconds);
+        self.metrics.stage("remove", seconds);
+        let cut = result?.and_then(|mask| Cutout::from_mask(&rgb, &mask.alpha)).ok_or_else(remove::no_product)?;
+        Ok((cut, Source::Engine(engine)))
+    }
+}

@@ -1,0 +1,53 @@
+//! Rejection: an input that can never succeed is moved aside with its note and counted — unless
+//! it only looks broken because it is still being written, which earns it another look instead.
+
+use super::{Outcome, Pipeline};
+use crate::disk;
+use crate::error::{Cause, JobError, RejectReason, Rejection, Transient};
+use crate::job::Job;
+use crate::reject::reject;
+use tracing::warn;
+
+impl Pipeline {
+    pub(super) fn reject(&self, job: &Job, rejection: &Rejection) -> Result<Outcome, JobError> {
+        let path = self.folders.input_dir(job.kind).join(&job.name);
+        // An empty or truncated file may be an upload in progress (a writer that closes and
+        // reopens it, or one that started before the daemon): look again rather than reject.
+        if matches!(rejection.reason, RejectReason::Corrupt | RejectReason::Empty) && disk::still_being_written(&path) {
+            return Err(Transient::new(
+                Cause::StillBeingWritten,
+                format!("{} looks incomplete and is still being written; waiting for the writer to finish", job.name),
+            )
+            .into());
+        }
+        match reject(&path, &self.folders.rejected, rejection) {
+            Ok(moved) => {
+                self.metrics.inputs_rejected.with_label_values(&[rejection.reason.label()]).inc();
+                warn!(
+                    input = %job.name,
+                    folder = job.kind.label(),
+                    reason = rejection.reason.label(),
+                    problem = %rejection.problem,
+                    moved_to = %moved.display(),
+                    "input rejected"
+                );
+                if let Err(e) = self.journal.forget_input(job.kind, &job.name) {
+                    warn!(input = %job.name, "cannot forget the rejected input: {e}");
+                }
+                Ok(Outcome::Rejected)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(self.gone(job)),
+            Err(e) => Err(Transient::new(
+                Cause::Storage,
+                format!(
+                    "{} must be rejected ({}) but cannot be moved to {}",
+                    job.name,
+                    rejection.problem,
+                    self.folders.rejected.display()
+                ),
+            )
+            .because(e)
+            .into()),
+        }
+    }
+}

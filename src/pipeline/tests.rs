@@ -1,0 +1,216 @@
+//! The plan of a job, in process with a fake engine: what is made, what comes from the cache and
+//! what is never done twice.
+
+use super::*;
+use crate::testkit::{backdate, background, names, photo, Base, FakeEngine};
+use std::sync::Arc;
+
+fn product(name: &str) -> Job {
+    Job::new(InputKind::Product, name)
+}
+
+fn bg(name: &str) -> Job {
+    Job::new(InputKind::Background, name)
+}
+
+fn written(outcome: Outcome) -> Vec<String> {
+    match outcome {
+        Outcome::Product { mut written, .. } => {
+            written.sort();
+            written
+        }
+        other => panic!("not a product outcome: {other:?}"),
+    }
+}
+
+#[test]
+fn a_new_product_gets_its_white_image_and_one_per_background() {
+    let base = Base::new();
+    let engine = Arc::new(FakeEngine::default());
+    let pipeline = base.pipeline(engine.clone());
+    base.put("backgrounds", "praia.png", &background([20, 90, 200]));
+    base.put("produtos", "tênis azul.png", &photo([200, 30, 30]));
+    assert!(matches!(pipeline.run(&bg("praia.png")).unwrap(), Outcome::Background { changed: true }));
+    assert_eq!(written(pipeline.run(&product("tênis azul.png")).unwrap()), ["tênis-azul.jpg", "tênis-azul__praia.jpg"]);
+    assert_eq!(engine.calls(), 1);
+    let white = image::open(base.folders.output.join("tênis-azul.jpg")).unwrap().to_rgb8();
+    assert_eq!(white.dimensions(), (120, 120));
+    assert_eq!(white.get_pixel(2, 2).0, [255, 255, 255], "the marketplace canvas is pure white");
+}
+
+#[test]
+fn a_photo_seen_before_comes_from_the_cache_without_a_second_removal() {
+    let base = Base::new();
+    let engine = Arc::new(FakeEngine::default());
+    let pipeline = base.pipeline(engine.clone());
+    base.put("produtos", "a.png", &photo([10, 150, 40]));
+    base.put("produtos", "copy-of-a.png", &photo([10, 150, 40]));
+    assert_eq!(written(pipeline.run(&product("a.png")).unwrap()), ["a.jpg"]);
+    assert_eq!(written(pipeline.run(&product("copy-of-a.png")).unwrap()), ["copy-of-a.jpg"]);
+    assert_eq!(engine.calls(), 1, "same content, one removal");
+    assert!(written(pipeline.run(&product("a.png")).unwrap()).is_empty(), "done work is not redone");
+    let restarted = base.pipeline(engine.clone());
+    assert!(written(restarted.run(&product("a.png")).unwrap()).is_empty(), "nor after a restart");
+    assert_eq!(engine.calls(), 1);
+}
+
+#[test]
+fn a_new_background_adds_only_its_outputs_from_the_cached_cutouts() {
+    let base = Base::new();
+    let engine = Arc::new(FakeEngine::default());
+    let pipeline = base.pipeline(engine.clone());
+    base.put("produtos", "p.png", &photo([200, 30, 30]));
+    base.put("produtos", "q.png", &photo([30, 30, 200]));
+    pipeline.run(&product("p.png")).unwrap();
+    pipeline.run(&product("q.png")).unwrap();
+    base.put("backgrounds", "wood.png", &background([120, 80, 40]));
+    assert!(matches!(pipeline.run(&bg("wood.png")).unwrap(), Outcome::Background { changed: true }));
+    let requeued = pipeline.products();
+    assert_eq!(requeued, [product("p.png"), product("q.png")]);
+    for job in &requeued {
+        let stem = job.name.trim_end_matches(".png");
+        assert_eq!(written(pipeline.run(job).unwrap()), [format!("{stem}__wood.jpg")]);
+    }
+    assert_eq!(engine.calls(), 2, "no photo was sent for removal again");
+    assert!(matches!(pipeline.run(&bg("wood.png")).unwrap(), Outcome::Background { changed: false }));
+}
+
+#[test]
+fn a_replaced_product_is_cut_out_again_and_its_outputs_rewritten() {
+    let base = Base::new();
+    let engine = Arc::new(FakeEngine::default());
+    let pipeline = base.pipeline(engine.clone());
+    base.put("produtos", "p.png", &photo([200, 30, 30]));
+    pipeline.run(&product("p.png")).unwrap();
+    let before = std::fs::read(base.folders.output.join("p.jpg")).unwrap();
+    base.put("produtos", "p.png", &photo([30, 200, 30]));
+    assert_eq!(written(pipeline.run(&product("p.png")).unwrap()), ["p.jpg"]);
+    assert_eq!(engine.calls(), 2);
+    assert_ne!(std::fs::read(base.folders.output.join("p.jpg")).unwrap(), before);
+}
+
+#[test]
+fn a_replaced_background_regenerates_its_outputs_and_a_touched_one_does_not() {
+    let base = Base::new();
+    let pipeline = base.pipeline(Arc::new(FakeEngine::default()));
+    base.put("backgrounds", "b.png", &background([10, 10, 10]));
+    base.put("produtos", "p.png", &photo([200, 30, 30]));
+    pipeline.run(&bg("b.png")).unwrap();
+    pipeline.run(&product("p.png")).unwrap();
+    backdate(&base.folders.backgrounds.join("b.png"));
+    assert!(matches!(pipeline.run(&bg("b.png")).unwrap(), Outcome::Background { changed: false }));
+    base.put("backgrounds", "b.png", &background([250, 250, 10]));
+    assert!(matches!(pipeline.run(&bg("b.png")).unwrap(), Outcome::Background { changed: true }));
+    assert_eq!(written(pipeline.run(&product("p.png")).unwrap()), ["p__b.jpg"]);
+}
+
+#[test]
+fn two_inputs_that_would_share_a_name_never_overwrite_each_other() {
+    let base = Base::new();
+    let pipeline = base.pipeline(Arc::new(FakeEngine::default()));
+    base.put("produtos", "item.png", &photo([200, 30, 30]));
+    base.put("produtos", "item.webp", &photo([30, 200, 30]));
+    assert_eq!(written(pipeline.run(&product("item.png")).unwrap()), ["item.jpg"]);
+    assert_eq!(written(pipeline.run(&product("item.webp")).unwrap()), ["item-webp.jpg"]);
+    // Once the first holder leaves, its name is free for the next input that wants it.
+    std::fs::remove_file(base.folders.products.join("item.png")).unwrap();
+    assert!(matches!(pipeline.run(&product("item.png")).unwrap(), Outcome::Gone));
+    base.put("produtos", "item.jpeg", &photo([30, 30, 200]));
+    assert_eq!(written(pipeline.run(&product("item.jpeg")).unwrap()), ["item.jpg"]);
+}
+
+#[test]
+fn a_third_input_with_both_its_names_taken_is_rejected_as_a_name_collision() {
+    let base = Base::new();
+    let pipeline = base.pipeline(Arc::new(FakeEngine::default()));
+    // `x.png` holds `x`, `x-png.png` holds `x-png`; `x .png` sanitises to `x`, then `x-png`.
+    for (name, colour) in [("x.png", [200, 30, 30]), ("x-png.png", [30, 200, 30]), ("x .png", [30, 30, 200])] {
+        base.put("produtos", name, &photo(colour));
+    }
+    pipeline.run(&product("x.png")).unwrap();
+    pipeline.run(&product("x-png.png")).unwrap();
+    assert!(matches!(pipeline.run(&product("x .png")).unwrap(), Outcome::Rejected));
+    let note = std::fs::read_to_string(base.folders.rejected.join("x .png.error.txt")).unwrap();
+    assert!(note.contains("name_collision"), "{note}");
+    assert_eq!(base.outputs(), ["x-png.jpg", "x.jpg"]);
+}
+
+#[test]
+fn a_deleted_product_loses_its_outputs_only_with_delete_orphans() {
+    for delete_orphans in [false, true] {
+        let base = Base::with(|c| c.delete_orphans.0 = delete_orphans);
+        let pipeline = base.pipeline(Arc::new(FakeEngine::default()));
+        base.put("backgrounds", "b.png", &background([10, 10, 10]));
+        base.put("produtos", "p.png", &photo([200, 30, 30]));
+        pipeline.run(&bg("b.png")).unwrap();
+        pipeline.run(&product("p.png")).unwrap();
+        std::fs::remove_file(base.folders.products.join("p.png")).unwrap();
+        assert!(matches!(pipeline.run(&product("p.png")).unwrap(), Outcome::Gone));
+        let expected: Vec<String> = if delete_orphans { vec![] } else { vec!["p.jpg".into(), "p__b.jpg".into()] };
+        assert_eq!(base.outputs(), expected, "DELETE_ORPHANS={delete_orphans}");
+    }
+}
+
+#[test]
+fn inputs_deleted_while_stopped_are_forgotten_at_start_and_their_orphans_removed() {
+    let base = Base::with(|c| c.delete_orphans.0 = true);
+    let engine = Arc::new(FakeEngine::default());
+    let pipeline = base.pipeline(engine.clone());
+    base.put("backgrounds", "b.png", &background([10, 10, 10]));
+    base.put("produtos", "p.png", &photo([200, 30, 30]));
+    base.put("produtos", "q.png", &photo([30, 200, 30]));
+    pipeline.run(&bg("b.png")).unwrap();
+    pipeline.run(&product("p.png")).unwrap();
+    pipeline.run(&product("q.png")).unwrap();
+    drop(pipeline);
+    std::fs::remove_file(base.folders.backgrounds.join("b.png")).unwrap();
+    std::fs::remove_file(base.folders.products.join("p.png")).unwrap();
+    let restarted = base.pipeline(engine);
+    restarted.reconcile();
+    assert_eq!(base.outputs(), ["q.jpg"]);
+    assert!(restarted.registered_backgrounds().is_empty());
+}
+
+#[test]
+fn a_file_that_is_not_a_photo_is_rejected_with_its_reason() {
+    let base = Base::new();
+    let pipeline = base.pipeline(Arc::new(FakeEngine::default()));
+    base.put("produtos", "notes.jpg", b"shopping list: milk, eggs");
+    assert!(matches!(pipeline.run(&product("notes.jpg")).unwrap(), Outcome::Rejected));
+    assert_eq!(names(&base.folders.rejected), ["notes.jpg", "notes.jpg.error.txt"]);
+    let note = std::fs::read_to_string(base.folders.rejected.join("notes.jpg.error.txt")).unwrap();
+    assert!(note.contains("unsupported_format") && note.contains("text"), "{note}");
+    assert!(base.outputs().is_empty());
+}
+
+#[test]
+fn a_photo_with_no_product_is_rejected_and_a_truncated_one_being_written_waits() {
+    let base = Base::new();
+    let pipeline = base.pipeline(Arc::new(FakeEngine::default()));
+    base.put("produtos", "empty-backdrop.png", &background([230, 230, 230]));
+    assert!(matches!(pipeline.run(&product("empty-backdrop.png")).unwrap(), Outcome::Rejected));
+    let whole = photo([200, 30, 30]);
+    let path = base.folders.products.join("upload.png");
+    std::fs::write(&path, &whole[..whole.len() / 2]).unwrap(); // fresh: still being written
+    match pipeline.run(&product("upload.png")) {
+        Err(JobError::Transient(t)) => assert_eq!(t.cause(), crate::error::Cause::StillBeingWritten),
+        other => panic!("expected a retry, got {other:?}"),
+    }
+    assert!(path.exists(), "the upload stays in place");
+    backdate(&path);
+    assert!(
+        matches!(pipeline.run(&product("upload.png")).unwrap(), Outcome::Rejected),
+        "a settled truncated file is corrupt"
+    );
+}
+
+#[test]
+fn an_engine_outage_is_a_retry_and_the_photo_stays() {
+    let base = Base::new();
+    let engine = Arc::new(FakeEngine { fail_first: 1, ..FakeEngine::default() });
+    let pipeline = base.pipeline(engine.clone());
+    base.put("produtos", "p.png", &photo([200, 30, 30]));
+    assert!(matches!(pipeline.run(&product("p.png")), Err(JobError::Transient(_))));
+    assert!(base.folders.products.join("p.png").exists() && base.outputs().is_empty());
+    assert_eq!(written(pipeline.run(&product("p.png")).unwrap()), ["p.jpg"]);
+}

@@ -1,0 +1,84 @@
+//! Shutdown: the one handle every long-running task holds.
+//!
+//! Tasks are started through [`Shutdown::spawn`], so the daemon can wait for every one of them on
+//! the way out ([`Shutdown::join`]); each task ends when [`Shutdown::stop`] is called, either by
+//! checking [`Shutdown::sleep`]'s answer in its loop or by awaiting [`Shutdown::stopped`].
+
+use std::future::Future;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+#[derive(Clone, Default)]
+pub(crate) struct Shutdown {
+    token: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl Shutdown {
+    pub(crate) fn new() -> Shutdown {
+        Shutdown::default()
+    }
+
+    /// Starts a task that [`Shutdown::join`] waits for.
+    pub(crate) fn spawn<F>(&self, task: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.tasks.spawn(task)
+    }
+
+    /// Asks every task to end.
+    pub(crate) fn stop(&self) {
+        self.token.cancel();
+    }
+
+    /// Resolves once stopping has begun.
+    pub(crate) fn stopped(&self) -> impl Future<Output = ()> + Send + 'static {
+        self.token.clone().cancelled_owned()
+    }
+
+    /// Waits `duration`; false when stopping began first (the task should end).
+    pub(crate) async fn sleep(&self, duration: Duration) -> bool {
+        self.until(tokio::time::sleep(duration)).await.is_some()
+    }
+
+    /// Runs `work` until it ends or stopping begins (then `None`).
+    pub(crate) async fn until<T>(&self, work: impl Future<Output = T>) -> Option<T> {
+        tokio::select! {
+            _ = self.token.cancelled() => None,
+            value = work => Some(value),
+        }
+    }
+
+    /// Waits at most `limit` for every task to end; false when some were still running.
+    pub(crate) async fn join(&self, limit: Duration) -> bool {
+        self.tasks.close();
+        tokio::time::timeout(limit, self.tasks.wait()).await.is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_task_ends_when_stopping_and_join_waits_for_them() {
+        let shutdown = Shutdown::new();
+        let ended = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        for _ in 0..3 {
+            let (s, ended) = (shutdown.clone(), ended.clone());
+            shutdown.spawn(async move {
+                while s.sleep(Duration::from_secs(3600)).await {}
+                ended.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            });
+        }
+        assert!(!shutdown.join(Duration::from_millis(50)).await, "nothing asked them to stop yet");
+        shutdown.stop();
+        assert!(shutdown.join(Duration::from_secs(5)).await);
+        assert_eq!(ended.load(std::sync::atomic::Ordering::SeqCst), 3);
+        assert!(shutdown.until(std::future::pending::<()>()).await.is_none());
+    }
+}

@@ -1,0 +1,99 @@
+//! Store: what has been done, keyed by content, so a restart redoes nothing and a photo is never
+//! sent for removal twice. Two seams, each a small trait whose local implementation keeps its data
+//! under `STATE_PATH` (default `.thumbgen/`; deleting it only costs recomputation):
+//!
+//! - [`Journal`]: facts about inputs and outputs — the content hash of each input version, which
+//!   job made each output file, and which input holds each output name ([`journal::FileJournal`],
+//!   `journal.jsonl`);
+//! - [`CutoutCache`]: the cut-out of every product photo, by content hash
+//!   ([`cutouts::CutoutDir`], `cutouts/<hash>.png`).
+
+mod cutouts;
+mod journal;
+
+pub(crate) use cutouts::CutoutDir;
+pub(crate) use journal::FileJournal;
+
+use crate::cutout::Cutout;
+use crate::disk::FileStamp;
+use crate::job::InputKind;
+use std::collections::HashSet;
+use std::io;
+use std::time::Duration;
+
+/// What an output file was made from.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct OutputRecord {
+    /// The job key of its content (see [`job_key`]).
+    pub key: String,
+    pub product: String,
+    pub background: Option<String>,
+}
+
+/// An input the journal knows, with the content hash of its last recorded version.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct KnownInput {
+    pub name: String,
+    pub hash: String,
+}
+
+/// Facts about done work. Every write is durable before it returns.
+pub(crate) trait Journal: Send + Sync {
+    /// The content hash recorded for this exact file version, if any.
+    fn known_hash(&self, kind: InputKind, name: &str, stamp: &FileStamp) -> Option<String>;
+    /// Records that `name` with `stamp` has content `hash`.
+    fn record_hash(&self, kind: InputKind, name: &str, stamp: FileStamp, hash: &str) -> io::Result<()>;
+    /// Forgets an input that left its folder.
+    fn forget_input(&self, kind: InputKind, name: &str) -> io::Result<()>;
+    /// Every input of `kind` with a recorded hash.
+    fn inputs(&self, kind: InputKind) -> Vec<KnownInput>;
+    /// The job key output file `file` was last made with.
+    fn output_key(&self, file: &str) -> Option<String>;
+    fn record_outputs(&self, outputs: Vec<(String, OutputRecord)>) -> io::Result<()>;
+    /// Output files made from `product` (and, when given, `background`); `None` matches any.
+    fn outputs_of(&self, product: Option<&str>, background: Option<&str>) -> Vec<String>;
+    fn record_removed(&self, files: &[String]) -> io::Result<()>;
+    /// Gives input `name` the output stem `stem` unless another input holds it and
+    /// `holder_exists` says that input is still there. False when the stem belongs to someone else.
+    fn claim(&self, kind: InputKind, stem: &str, name: &str, holder_exists: &dyn Fn(&str) -> bool) -> io::Result<bool>;
+    /// The stem input `name` holds, if any.
+    fn stem_of(&self, kind: InputKind, name: &str) -> Option<String>;
+}
+
+/// Cut-outs by the content hash of their photo.
+pub(crate) trait CutoutCache: Send + Sync {
+    /// The cut-out made before, if any (an unreadable entry counts as none and is dropped).
+    fn load(&self, hash: &str) -> Option<Cutout>;
+    /// Keeps a cut-out, durably, so no photo is ever sent for removal twice.
+    fn save(&self, hash: &str, cutout: &Cutout) -> io::Result<()>;
+    /// Deletes cut-outs not in `keep` that are older than `ttl`; returns how many.
+    fn prune(&self, keep: &HashSet<String>, ttl: Duration) -> usize;
+}
+
+/// Bumped when composing changes in a way that should regenerate existing outputs.
+const PIPELINE_VERSION: &str = "1";
+
+/// The identity of one output's content: the product, the canvas (white or a background) and the
+/// preset. An output whose recorded key matches is up to date.
+pub(crate) fn job_key(product_hash: &str, background_hash: Option<&str>, preset_fingerprint: &str) -> String {
+    let mut h = blake3::Hasher::new();
+    for part in [PIPELINE_VERSION, product_hash, background_hash.unwrap_or("-"), preset_fingerprint] {
+        h.update(part.as_bytes());
+        h.update(b"\0");
+    }
+    h.finalize().to_hex()[..32].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_keys_change_with_every_input() {
+        let base = job_key("p", Some("b"), "preset");
+        assert_ne!(base, job_key("p2", Some("b"), "preset"));
+        assert_ne!(base, job_key("p", Some("b2"), "preset"));
+        assert_ne!(base, job_key("p", None, "preset"));
+        assert_ne!(base, job_key("p", Some("b"), "preset2"));
+    }
+}

@@ -1,0 +1,150 @@
+//! Workers: take jobs from the queue, run the pipeline on a blocking thread, and decide what a
+//! result means for the rest of the system — retry later ([`retry`]), queue every product for a
+//! new background, count it for the summary ([`tally`]).
+
+mod retry;
+mod space;
+mod tally;
+
+pub(crate) use retry::Retries;
+pub(crate) use tally::Tally;
+
+use crate::error::{Cause, JobError, Transient};
+use crate::job::Job;
+use crate::metrics::Metrics;
+use crate::pipeline::{Outcome, Pipeline};
+use crate::queue::WorkQueue;
+use crate::shutdown::Shutdown;
+use crate::status::Status;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::error;
+
+/// Freed image buffers go back to the system once the queue has stayed empty this long.
+const TRIM_GRACE: Duration = Duration::from_secs(2);
+
+pub(crate) struct Workers {
+    pipeline: Arc<Pipeline>,
+    queue: Arc<dyn WorkQueue>,
+    status: Arc<Status>,
+    metrics: Arc<Metrics>,
+    retry: retry::Retry,
+    shutdown: Shutdown,
+    pub tally: Tally,
+}
+
+impl Workers {
+    pub(crate) fn new(
+        pipeline: Arc<Pipeline>,
+        queue: Arc<dyn WorkQueue>,
+        status: Arc<Status>,
+        metrics: Arc<Metrics>,
+        retries: Retries,
+        shutdown: Shutdown,
+    ) -> Arc<Workers> {
+        // A full disk is one of these: where outputs, rejections and the state are written.
+        let storage = pipeline.storage_dirs();
+        Arc::new(Workers {
+            retry: retry::Retry::new(retries, storage, shutdown.clone()),
+            pipeline,
+            queue,
+            status,
+            metrics,
+            shutdown,
+            tally: Tally::default(),
+        })
+    }
+
+    /// Starts `count` workers; each ends when the queue closes.
+    pub(crate) fn spawn(self: &Arc<Self>, count: usize) {
+        for _ in 0..count {
+            let me = self.clone();
+            self.shutdown.spawn(async move { me.work().await });
+        }
+    }
+
+    /// True when nothing is queued, running or waiting to be retried.
+    pub(crate) fn all_done(&self) -> bool {
+        self.queue.is_idle() && self.retry.waiting() == 0
+    }
+
+    async fn work(self: Arc<Self>) {
+        while let Some(job) = self.queue.pop().await {
+            let pipeline = self.pipeline.clone();
+            let running = job.clone();
+            let result = tokio::task::spawn_blocking(move || pipeline.run(&running)).await;
+            self.status.progress();
+            match result {
+                Ok(Ok(outcome)) => self.finished(&job, outcome),
+                Ok(Err(JobError::Transient(failure))) => self.failed(&job, failure),
+                Ok(Err(other)) => {
+                    error!(input = %job.name, "the pipeline returned {other} unhandled");
+                    self.failed(&job, Transient::new(Cause::Internal, other.to_string()));
+                }
+                Err(panic) => {
+                    error!(input = %job.name, "internal error while processing: {panic}");
+                    self.failed(&job, Transient::new(Cause::Internal, "internal error (see the log)"));
+                }
+            }
+            self.queue.done(&job);
+            if self.queue.is_idle() {
+                self.release_memory_if_still_idle();
+            }
+        }
+    }
+
+    /// Gives freed image buffers back to the system once the queue has stayed empty a moment:
+    /// files dropped one by one keep their warm buffers, an idle daemon stays small.
+    fn release_memory_if_still_idle(&self) {
+        let (queue, shutdown) = (self.queue.clone(), self.shutdown.clone());
+        self.shutdown.spawn(async move {
+            if shutdown.sleep(TRIM_GRACE).await && queue.is_idle() {
+                crate::memory::release_idle();
+            }
+        });
+    }
+
+    fn finished(&self, job: &Job, outcome: Outcome) {
+        self.retry.succeeded(job);
+        match outcome {
+            Outcome::Product { written, .. } => {
+                self.tally.count(job);
+                self.tally.thumbnails.fetch_add(written.len(), Ordering::Relaxed);
+            }
+            Outcome::Background { changed } => {
+                self.tally.count(job);
+                if changed {
+                    // Every product gets its output for this background, from cached cut-outs.
+                    for product in self.pipeline.products() {
+                        self.queue.push(product);
+                    }
+                }
+            }
+            Outcome::Rejected => {
+                self.tally.count(job);
+                self.tally.rejected.fetch_add(1, Ordering::Relaxed);
+            }
+            Outcome::Gone => {}
+        }
+    }
+
+    fn failed(&self, job: &Job, failure: Transient) {
+        self.metrics.transient_failures.inc();
+        let Some(wait) = self.retry.schedule(job, &failure) else {
+            self.tally.failed.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let (queue, job, status, shutdown) =
+            (self.queue.clone(), job.clone(), self.status.clone(), self.shutdown.clone());
+        self.shutdown.spawn(async move {
+            let woken = shutdown.until(wait.until_due(&status)).await;
+            if woken.is_some() {
+                queue.push(job);
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,115 @@
+//! Retry: how long a failed job waits before it goes back to the queue.
+//!
+//! Waits grow from 1 s, doubling to 5 minutes, with jitter. A wait ends early when the reason
+//! for it goes away: the remote engine answers again, or — for a full disk — space returns.
+
+use super::space::SpaceWatch;
+use crate::backoff::Backoff;
+use crate::error::Transient;
+use crate::job::Job;
+use crate::shutdown::Shutdown;
+use crate::status::Status;
+use crate::sync::Mutex;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::warn;
+
+const BACKOFF: Backoff = Backoff { first: Duration::from_secs(1), factor: 2, max: Duration::from_secs(300) };
+
+/// How often a transient failure is retried.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Retries {
+    /// The daemon never gives up on a file: it stays and is retried with growing pauses.
+    Forever,
+    /// `thumbgen process` gives up after this many attempts and reports the file as pending.
+    UpTo(u32),
+}
+
+pub(super) struct Retry {
+    policy: Retries,
+    attempts: Mutex<HashMap<Job, u32>>,
+    /// Retries sleeping before they re-enter the queue.
+    waiting: Arc<AtomicUsize>,
+    space: Arc<SpaceWatch>,
+}
+
+/// One failed job's wait; it counts as waiting until dropped.
+pub(super) struct Wait {
+    delay: Duration,
+    space: Option<Arc<SpaceWatch>>,
+    _waiting: Waiting,
+}
+
+impl Retry {
+    /// `storage` are the folders whose free space a full-disk failure waits for.
+    pub(super) fn new(policy: Retries, storage: Vec<PathBuf>, shutdown: Shutdown) -> Retry {
+        Retry {
+            policy,
+            attempts: Mutex::new(HashMap::new()),
+            waiting: Arc::new(AtomicUsize::new(0)),
+            space: Arc::new(SpaceWatch::new(storage, shutdown)),
+        }
+    }
+
+    pub(super) fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::SeqCst)
+    }
+
+    pub(super) fn succeeded(&self, job: &Job) {
+        self.attempts.lock().remove(job);
+    }
+
+    /// Counts a failure of `job`; the wait before its next attempt, or `None` when the policy
+    /// gives up (the file stays for a later run).
+    pub(super) fn schedule(&self, job: &Job, failure: &Transient) -> Option<Wait> {
+        let attempt = {
+            let mut attempts = self.attempts.lock();
+            let n = attempts.entry(job.clone()).or_insert(0);
+            *n += 1;
+            *n
+        };
+        if let Retries::UpTo(limit) = self.policy {
+            if attempt >= limit {
+                warn!(input = %job.name, attempts = attempt, "giving up for now: {failure}; the file stays and is tried again on the next run");
+                self.attempts.lock().remove(job);
+                return None;
+            }
+        }
+        let delay = BACKOFF.delay(attempt);
+        let space = failure.out_of_space().then(|| self.space.clone());
+        let early = if space.is_some() { " (or as soon as disk space returns)" } else { "" };
+        warn!(input = %job.name, attempt, retry_in_s = delay.as_secs_f32(), "{failure}; retrying{early}");
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        Some(Wait { delay, space, _waiting: Waiting(self.waiting.clone()) })
+    }
+}
+
+impl Wait {
+    /// Resolves when the job is due again: its delay passed, the remote engine answers again,
+    /// or space returned to a full disk.
+    pub(super) async fn until_due(self, status: &Status) {
+        let space = async {
+            match &self.space {
+                Some(space) => space.returned().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(self.delay) => {}
+            _ = status.retry_signal() => {}
+            _ = space => {}
+        }
+    }
+}
+
+/// Counts a retry as waiting until its wait ends or shutdown cancels it.
+struct Waiting(Arc<AtomicUsize>);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
