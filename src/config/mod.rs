@@ -58,6 +58,7 @@ pub const ENV_KEYS: &[&str] = &[
     "HEALTH_CHECK_ENABLED",
     "LOG_REQUESTS",
     "SHUTDOWN_TIMEOUT",
+    "NODE_NAME",
 ];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -116,6 +117,9 @@ pub struct Config {
     pub log_requests: Flag,
     pub shutdown_timeout: Seconds,
 
+    /// This node's name in logs, records and cluster status (default: the host name).
+    pub node_name: Option<Text>,
+
     /// The main output preset (`P.jpg`, `P__B.jpg`).
     pub preset: Preset,
     /// More presets; each adds `__<name>` to its file names.
@@ -165,6 +169,7 @@ impl Default for Config {
             health_check_enabled: Flag(true),
             log_requests: Flag(false),
             shutdown_timeout: Seconds::secs(30),
+            node_name: None,
             preset: Preset::default(),
             extra_presets: Vec::new(),
         }
@@ -290,6 +295,14 @@ impl Config {
         Ok(addr)
     }
 
+    /// This node's name: `NODE_NAME`, else the host name.
+    pub(crate) fn node(&self) -> String {
+        match &self.node_name {
+            Some(name) if !name.0.trim().is_empty() => name.0.trim().to_owned(),
+            _ => host_name(),
+        }
+    }
+
     /// Number of concurrent jobs.
     pub(crate) fn worker_count(&self) -> usize {
         if self.workers > 0 {
@@ -312,6 +325,20 @@ impl Config {
     }
 }
 
+/// The machine's host name (`localhost` when the kernel has none to give).
+fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it.
+    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(0);
+    let name = String::from_utf8_lossy(&buf[..end]).trim().to_owned();
+    if ok && !name.is_empty() {
+        name
+    } else {
+        "localhost".into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,6 +350,13 @@ mod tests {
         assert_eq!(c.http_socket_addr().unwrap().to_string(), "127.0.0.1:8501");
         assert_eq!(c.engine(), EngineChoice::Local);
         assert_eq!(c.max_file_size.0, 10 * 1024 * 1024);
+    }
+
+    #[test]
+    fn the_node_is_named_by_node_name_or_the_host() {
+        assert!(!Config::default().node().is_empty());
+        let named = Config { node_name: Some(Text(" edge-1 ".into())), ..Config::default() };
+        assert_eq!(named.node(), "edge-1");
     }
 
     #[test]

@@ -64,6 +64,8 @@ pub(crate) struct Pipeline {
     metrics: Arc<Metrics>,
     covers: Covers,
     delete_orphans: bool,
+    /// This node's name, recorded with every output.
+    node: String,
 }
 
 impl Pipeline {
@@ -93,6 +95,7 @@ impl Pipeline {
             metrics,
             covers: Covers::default(),
             delete_orphans: config.delete_orphans.0,
+            node: config.node(),
         }
     }
 
@@ -113,6 +116,7 @@ impl Pipeline {
                         input = %job.name,
                         outputs = %written.join(", "),
                         engine = source.map_or("cache", Source::label),
+                        node = %self.node,
                         duration_ms = started.elapsed().as_millis() as u64,
                         "thumbnails written"
                     );

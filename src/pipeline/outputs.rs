@@ -49,7 +49,7 @@ impl Pipeline {
 
     /// True when `file` exists and was made from job `key`.
     fn output_done(&self, file: &str, key: &str) -> bool {
-        self.journal.output_key(file).as_deref() == Some(key) && self.folders.output.join(file).is_file()
+        self.journal.output(file).is_some_and(|r| r.key == key) && self.folders.output.join(file).is_file()
     }
 
     pub(super) fn make_outputs(
@@ -101,6 +101,7 @@ impl Pipeline {
                             key: planned.key.clone(),
                             product: product.to_owned(),
                             background: planned.background.as_ref().map(|b| b.name.clone()),
+                            node: Some(self.node.clone()),
                         },
                     ));
                 }

@@ -59,6 +59,9 @@ impl Pipeline {
                         Transient::new(Cause::Storage, "cannot save the cut-out in the state folder").because(e)
                     })?;
                 }
+                if let Err(e) = self.journal.record_cutout(&hash, source.label()) {
+                    warn!("cannot record which engine cut out {name}: {e}");
+                }
                 (cutout, Some(source))
             }
         };

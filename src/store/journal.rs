@@ -27,8 +27,17 @@ enum Record {
         stamp: FileStamp,
         hash: String,
     },
-    /// Output file `file` holds the result of job `key`.
-    Output { file: String, key: String, product: String, background: Option<String> },
+    /// Output file `file` holds the result of job `key`, made by `node`.
+    Output {
+        file: String,
+        key: String,
+        product: String,
+        background: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        node: Option<String>,
+    },
+    /// The cut-out of content `hash` was made by `engine`.
+    Cutout { hash: String, engine: String },
     /// Output file `file` was removed.
     Removed { file: String },
     /// Output stem `stem` belongs to input `name` of `folder`.
@@ -44,6 +53,8 @@ enum Record {
 struct Tables {
     stamps: HashMap<(InputKind, String), (FileStamp, String)>,
     outputs: HashMap<String, OutputRecord>,
+    /// Engine of each cut-out, by content hash.
+    cutouts: HashMap<String, String>,
     claims: HashMap<(InputKind, String), String>,
     /// The stem each input holds: the reverse of `claims`.
     stems: HashMap<(InputKind, String), String>,
@@ -55,8 +66,11 @@ impl Tables {
             Record::Stamp { kind, name, stamp, hash } => {
                 self.stamps.insert((kind, name), (stamp, hash));
             }
-            Record::Output { file, key, product, background } => {
-                self.outputs.insert(file, OutputRecord { key, product, background });
+            Record::Output { file, key, product, background, node } => {
+                self.outputs.insert(file, OutputRecord { key, product, background, node });
+            }
+            Record::Cutout { hash, engine } => {
+                self.cutouts.insert(hash, engine);
             }
             Record::Removed { file } => {
                 self.outputs.remove(&file);
@@ -87,8 +101,11 @@ impl Tables {
             key: r.key.clone(),
             product: r.product.clone(),
             background: r.background.clone(),
+            node: r.node.clone(),
         });
-        stamps.chain(claims).chain(outputs)
+        let cutouts =
+            self.cutouts.iter().map(|(hash, engine)| Record::Cutout { hash: hash.clone(), engine: engine.clone() });
+        stamps.chain(claims).chain(outputs).chain(cutouts)
     }
 }
 
@@ -176,16 +193,33 @@ impl Journal for FileJournal {
         })
     }
 
-    fn output_key(&self, file: &str) -> Option<String> {
-        self.tables(|t| t.outputs.get(file).map(|r| r.key.clone()))
-    }
-
     fn record_outputs(&self, outputs: Vec<(String, OutputRecord)>) -> io::Result<()> {
         let records = outputs
             .into_iter()
-            .map(|(file, r)| Record::Output { file, key: r.key, product: r.product, background: r.background })
+            .map(|(file, r)| Record::Output {
+                file,
+                key: r.key,
+                product: r.product,
+                background: r.background,
+                node: r.node,
+            })
             .collect();
         self.append(records)
+    }
+
+    fn output(&self, file: &str) -> Option<OutputRecord> {
+        self.tables(|t| t.outputs.get(file).cloned())
+    }
+
+    fn record_cutout(&self, hash: &str, engine: &str) -> io::Result<()> {
+        if self.cutout_engine(hash).as_deref() == Some(engine) {
+            return Ok(());
+        }
+        self.append(vec![Record::Cutout { hash: hash.to_owned(), engine: engine.to_owned() }])
+    }
+
+    fn cutout_engine(&self, hash: &str) -> Option<String> {
+        self.tables(|t| t.cutouts.get(hash).cloned())
     }
 
     fn outputs_of(&self, product: Option<&str>, background: Option<&str>) -> Vec<String> {
@@ -234,8 +268,10 @@ mod tests {
         {
             let journal = FileJournal::open(dir.path()).unwrap();
             journal.record_hash(InputKind::Product, "a.jpg", stamp(10), "h1").unwrap();
-            let record = OutputRecord { key: "k1".into(), product: "a.jpg".into(), background: None };
+            let record =
+                OutputRecord { key: "k1".into(), product: "a.jpg".into(), background: None, node: Some("n1".into()) };
             journal.record_outputs(vec![("a.jpg".into(), record)]).unwrap();
+            journal.record_cutout("h1", "local").unwrap();
         }
         let mut f = fs::OpenOptions::new().append(true).open(dir.path().join(JOURNAL)).unwrap();
         f.write_all(b"{\"k\":\"output\",\"file\":\"b.j").unwrap();
@@ -243,7 +279,8 @@ mod tests {
         assert_eq!(journal.known_hash(InputKind::Product, "a.jpg", &stamp(10)).as_deref(), Some("h1"));
         assert_eq!(journal.known_hash(InputKind::Product, "a.jpg", &stamp(11)), None);
         assert_eq!(journal.outputs_of(Some("a.jpg"), None), vec!["a.jpg".to_string()]);
-        assert_eq!(journal.output_key("a.jpg").as_deref(), Some("k1"));
+        assert_eq!(journal.output("a.jpg").unwrap().node.as_deref(), Some("n1"));
+        assert_eq!(journal.cutout_engine("h1").as_deref(), Some("local"));
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub(crate) struct OutputRecord {
     pub key: String,
     pub product: String,
     pub background: Option<String>,
+    /// The node that made it.
+    pub node: Option<String>,
 }
 
 /// An input the journal knows, with the content hash of its last recorded version.
@@ -47,9 +49,13 @@ pub(crate) trait Journal: Send + Sync {
     fn forget_input(&self, kind: InputKind, name: &str) -> io::Result<()>;
     /// Every input of `kind` with a recorded hash.
     fn inputs(&self, kind: InputKind) -> Vec<KnownInput>;
-    /// The job key output file `file` was last made with.
-    fn output_key(&self, file: &str) -> Option<String>;
     fn record_outputs(&self, outputs: Vec<(String, OutputRecord)>) -> io::Result<()>;
+    /// The record of output file `file`, if it was made.
+    fn output(&self, file: &str) -> Option<OutputRecord>;
+    /// Records which engine (by its label) made the cut-out of content `hash`.
+    fn record_cutout(&self, hash: &str, engine: &str) -> io::Result<()>;
+    /// The engine that made the cut-out of content `hash`, when known.
+    fn cutout_engine(&self, hash: &str) -> Option<String>;
     /// Output files made from `product` (and, when given, `background`); `None` matches any.
     fn outputs_of(&self, product: Option<&str>, background: Option<&str>) -> Vec<String>;
     fn record_removed(&self, files: &[String]) -> io::Result<()>;
