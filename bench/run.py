@@ -38,12 +38,13 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import analysis  # noqa: E402
+import cluster  # noqa: E402
 import corpus  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 SECTIONS = ("compose", "removal", "latency", "idle", "burst")
-EXTRA_SECTIONS = ("overflow",)  # only with --only
+EXTRA_SECTIONS = ("overflow", "cluster")  # only with --only
 
 TARGETS = {
     "compose_cpu_ratio": 0.3,
@@ -91,6 +92,9 @@ def parse_args():
         flag = getattr(a, key)
         cfg[key] = flag if flag is not None else env_int("BENCH_" + key.upper(), default)
     cfg["quick"] = quick
+    cfg["cluster_delay"] = float(os.environ.get("BENCH_CLUSTER_DELAY") or 1.0)
+    cfg["cluster_photos"] = env_int("BENCH_CLUSTER_PHOTOS", 96)
+    cfg["cluster_drops"] = env_int("BENCH_CLUSTER_DROPS", 100)
     cfg["work_dir"] = Path(a.work_dir).resolve()
     cfg["binary"] = Path(a.binary).resolve()
     cfg["only"] = [s.strip() for s in a.only.split(",") if s.strip()]
@@ -1160,7 +1164,8 @@ def main():
     log(f"work dir {work}; sections {', '.join(cfg['only'])}; results in {out_dir}")
     t0 = time.perf_counter()
     runners = {"compose": section_compose, "removal": section_removal, "latency": section_latency,
-               "idle": section_idle, "burst": section_burst, "overflow": section_overflow}
+               "idle": section_idle, "burst": section_burst, "overflow": section_overflow,
+               "cluster": cluster.section_cluster}
     for name in SECTIONS + EXTRA_SECTIONS:
         if name in cfg["only"]:
             s0 = time.perf_counter()
@@ -1169,6 +1174,8 @@ def main():
     results["total_seconds"] = time.perf_counter() - t0
     results["machine"]["loadavg_at_end"] = os.getloadavg()
     md = markdown(results)
+    if "cluster" in results:
+        md += cluster.markdown(results["cluster"])
     md += f"\nTotal run time {results['total_seconds'] / 60:.1f} min. Raw numbers: results.json.\n"
     (out_dir / "results.json").write_text(json.dumps(results, indent=1, default=str))
     (out_dir / "results.md").write_text(md)

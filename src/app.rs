@@ -1,6 +1,8 @@
 //! App: the parts every mode shares, assembled from the configuration — folders, metrics, status,
-//! queue, removal engine, stores, pipeline and workers.
+//! queue, removal engine, stores, pipeline and workers; in cluster mode the queue, the journal and
+//! the cut-out reservations are the broker's.
 
+use crate::cluster::Cluster;
 use crate::config::{Config, EngineChoice};
 use crate::error::StartError;
 use crate::folders::Folders;
@@ -10,9 +12,14 @@ use crate::queue::{LocalQueue, WorkQueue};
 use crate::remove::{EngineKind, GradioEngine, RemovalEngine};
 use crate::shutdown::Shutdown;
 use crate::status::Status;
-use crate::store::{CutoutDir, FileJournal};
+use crate::store::{CutoutCache, CutoutDir, FileJournal, Journal};
 use crate::worker::{Retries, Workers};
 use std::sync::Arc;
+use std::time::Duration;
+
+/// In a folder every node writes to, a temporary file or a note without its file younger than
+/// this may belong to a live writer on another node.
+const SHARED_STALE_AFTER: Duration = Duration::from_secs(3600);
 
 pub(crate) struct App {
     pub config: Config,
@@ -21,24 +28,37 @@ pub(crate) struct App {
     pub status: Arc<Status>,
     pub queue: Arc<dyn WorkQueue>,
     pub shutdown: Shutdown,
+    /// Cluster mode's connection to the broker.
+    pub cluster: Option<Arc<Cluster>>,
 }
 
 impl App {
-    /// Creates the folders (clearing what a killed run left in them) and the shared parts; the
-    /// engine is loaded by [`App::start_pipeline`].
-    pub(crate) fn new(config: Config) -> Result<App, StartError> {
+    /// Creates the folders (clearing what a killed run left in them) and the shared parts, and in
+    /// cluster mode connects to the broker; the engine is loaded by [`App::start_pipeline`].
+    pub(crate) async fn new(config: Config) -> Result<App, StartError> {
         let folders = Folders::from_config(&config);
         folders.create_all()?;
-        crate::write::remove_stale_temps(&folders.output);
-        crate::write::remove_stale_temps(&folders.rejected);
-        crate::reject::remove_orphan_notes(&folders.rejected);
+        let stale_after = if config.nats_servers().is_some() {
+            crate::write::set_writer(&config.node());
+            SHARED_STALE_AFTER
+        } else {
+            Duration::ZERO
+        };
+        crate::write::remove_stale_temps(&folders.output, stale_after);
+        crate::write::remove_stale_temps(&folders.rejected, stale_after);
+        crate::reject::remove_orphan_notes(&folders.rejected, stale_after);
         let metrics = Arc::new(Metrics::new(&engine_kinds(&config)));
-        let queue: Arc<dyn WorkQueue> = Arc::new(LocalQueue::new(
-            config.queue_capacity,
-            metrics.queue_depth.clone(),
-            metrics.jobs_in_flight.clone(),
-        ));
-        Ok(App { config, folders, metrics, status: Arc::new(Status::default()), queue, shutdown: Shutdown::new() })
+        let status = Arc::new(Status::default());
+        let shutdown = Shutdown::new();
+        let (queue, cluster): (Arc<dyn WorkQueue>, _) = if config.nats_servers().is_some() {
+            let cluster = Cluster::start(&config, &folders, &status, &metrics, &shutdown).await?;
+            (cluster.queue(), Some(cluster))
+        } else {
+            let local =
+                LocalQueue::new(config.queue_capacity, metrics.queue_depth.clone(), metrics.jobs_in_flight.clone());
+            (Arc::new(local), None)
+        };
+        Ok(App { config, folders, metrics, status, queue, shutdown, cluster })
     }
 
     /// The engine asked first for cut-outs.
@@ -51,25 +71,44 @@ impl App {
     pub(crate) async fn start_pipeline(&self, retries: Retries) -> Result<Arc<Workers>, StartError> {
         let engine = self.load_engine().await?;
         self.status.engine_ready();
-        let journal = FileJournal::open(&self.folders.state).map_err(|e| {
-            StartError::new(format!("cannot open the journal in {}", self.folders.state.display()))
-                .because(e)
-                .advice("Check STATE_PATH and its permissions; deleting the folder only costs recomputation")
-        })?;
         let cutouts_dir = self.folders.state.join("cutouts");
-        let cutouts = CutoutDir::open(&cutouts_dir, self.config.cache_enabled.0).map_err(|e| {
+        let stale_after = if self.cluster.is_some() { SHARED_STALE_AFTER } else { Duration::ZERO };
+        let cutouts = CutoutDir::open(&cutouts_dir, self.config.cache_enabled.0, stale_after).map_err(|e| {
             StartError::new(format!("cannot open the cut-out cache {}", cutouts_dir.display())).because(e)
         })?;
-        let pipeline = Arc::new(Pipeline::new(
-            &self.config,
-            self.folders.clone(),
-            engine,
-            Arc::new(journal),
-            Arc::new(cutouts),
-            self.metrics.clone(),
-        ));
-        pipeline.reconcile();
-        pipeline.prune_cache(self.config.cache_ttl.0);
+        let (journal, cutouts): (Arc<dyn Journal>, Arc<dyn CutoutCache>) = match &self.cluster {
+            Some(cluster) => (cluster.journal(), cluster.cutouts(cutouts)),
+            None => {
+                let journal = FileJournal::open(&self.folders.state).map_err(|e| {
+                    StartError::new(format!("cannot open the journal in {}", self.folders.state.display()))
+                        .because(e)
+                        .advice("Check STATE_PATH and its permissions; deleting the folder only costs recomputation")
+                })?;
+                (Arc::new(journal), Arc::new(cutouts))
+            }
+        };
+        let pipeline =
+            Arc::new(Pipeline::new(&self.config, self.folders.clone(), engine, journal, cutouts, self.metrics.clone()));
+        // Forgetting inputs that left while stopped, and pruning the cache, need the whole journal:
+        // in cluster mode, once this node's copy of it is current.
+        let (tidy, cluster, ttl) = (pipeline.clone(), self.cluster.clone(), self.config.cache_ttl.0);
+        let tidied = async move {
+            if let Some(cluster) = cluster {
+                cluster.journal_current().await;
+            }
+            let _ = tokio::task::spawn_blocking(move || {
+                tidy.reconcile();
+                tidy.prune_cache(ttl);
+            })
+            .await;
+        };
+        match &self.cluster {
+            Some(_) => {
+                let shutdown = self.shutdown.clone();
+                self.shutdown.spawn(async move { shutdown.until(tidied).await });
+            }
+            None => tidied.await,
+        }
         Ok(Workers::new(
             pipeline,
             self.queue.clone(),
@@ -89,7 +128,7 @@ impl App {
         match (config.engine(), local) {
             (EngineChoice::Gradio, fallback) => {
                 let remote = Arc::new(GradioEngine::new(config, fallback)?);
-                self.status.set_engine_health(remote.clone());
+                self.status.add_dependency(remote.clone());
                 let status = self.status.clone();
                 self.shutdown
                     .spawn(remote.clone().keep_probing(self.shutdown.clone(), move || status.retry_waiting_now()));

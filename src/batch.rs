@@ -19,8 +19,12 @@ const ATTEMPTS: u32 = 3;
 const LINGER: Duration = Duration::from_secs(5);
 
 pub(crate) async fn process(config: Config) -> Result<bool, StartError> {
+    if config.nats_servers().is_some() {
+        return Err(StartError::new("`thumbgen process` works on one node, and NATS_URL puts this one in a cluster")
+            .advice("In cluster mode the running nodes process everything (see `thumbgen cluster status`); unset NATS_URL to process the folder alone"));
+    }
     let mut signals = signals::listen()?;
-    let app = App::new(config)?;
+    let app = App::new(config).await?;
     let workers = app.start_pipeline(Retries::UpTo(ATTEMPTS)).await?;
     let jobs: Vec<Job> = InputKind::ALL
         .into_iter()

@@ -37,6 +37,21 @@ enum Command {
     },
     /// Print the effective configuration (secrets masked) and check it
     Config,
+    /// Cluster mode (NATS_URL): inspect the cluster
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ClusterCommand {
+    /// The nodes seen recently, jobs pending and in flight, redeliveries and dead letters
+    Status {
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Exit code for a configuration or start-up error (as sysexits' EX_CONFIG is too obscure).
@@ -60,6 +75,15 @@ pub fn main() -> ExitCode {
             print!("{}", config.to_toml());
             eprintln!("thumbgen: configuration is valid");
             ExitCode::SUCCESS
+        }
+        Command::Cluster { command: ClusterCommand::Status { json } } => {
+            match runtime(1).block_on(crate::cluster::status::report(&config, json)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("thumbgen: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::Health { url } => {
             let url = url.unwrap_or_else(|| default_url(&config));

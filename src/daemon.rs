@@ -4,7 +4,7 @@
 //! `SHUTDOWN_TIMEOUT` to finish, and every task is joined before exit.
 
 use crate::app::App;
-use crate::config::{Config, Sources};
+use crate::config::{Config, NodeRole, Sources};
 use crate::error::StartError;
 use crate::health::Health;
 use crate::http::{router, Endpoints};
@@ -28,7 +28,7 @@ const LINGER: Duration = Duration::from_secs(2);
 
 pub(crate) async fn run(config: Config, sources: Sources, logging: Logging) -> Result<(), StartError> {
     let mut signals = signals::listen()?;
-    let app = App::new(config)?;
+    let app = App::new(config).await?;
     let config = &app.config;
     let shutdown = app.shutdown.clone();
 
@@ -75,11 +75,19 @@ pub(crate) async fn run(config: Config, sources: Sources, logging: Logging) -> R
             rescan_interval: config.rescan_interval.0,
         },
     );
-    shutdown.spawn(watch.run(shutdown.clone()));
+    if config.node_role == NodeRole::All {
+        shutdown.spawn(watch.run(shutdown.clone()));
+    } else {
+        // A worker node finds nothing itself: the nodes with role `all` do.
+        app.status.set_watch_mode("none (NODE_ROLE=worker)");
+        app.status.first_scan_done();
+    }
     info!(
         version = env!("CARGO_PKG_VERSION"),
         engine = app.engine_kind().label(),
         workers = config.worker_count(),
+        node = %config.node(),
+        cluster = app.cluster.is_some(),
         base = %config.base_path.display(),
         "thumbgen started"
     );
@@ -98,11 +106,12 @@ pub(crate) async fn run(config: Config, sources: Sources, logging: Logging) -> R
     tokio::select! {
         joined = shutdown.join(config.shutdown_timeout.0 + LINGER) => {
             if !joined {
-                warn!("jobs still running at exit are redone on the next start; no partial output is left");
+                warn!("jobs still running at exit are redone (here on the next start, or by another node); no partial output is left");
             }
         }
         _ = signals.recv() => warn!("second stop signal: exiting without waiting"),
     }
+    app.queue.hand_back().await;
     info!("thumbgen stopped");
     Ok(())
 }

@@ -57,6 +57,8 @@ pub enum Cause {
     Encode,
     /// The input looks incomplete and is still being written.
     StillBeingWritten,
+    /// Another worker is making the same cut-out right now.
+    Busy,
     /// A bug: the job panicked. The log has the details.
     Internal,
 }
@@ -127,10 +129,11 @@ pub enum RejectReason {
     Unreadable,
     NoProduct,
     NameCollision,
+    RepeatedCrash,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 10] = [
+    pub const ALL: [RejectReason; 11] = [
         RejectReason::NotRegularFile,
         RejectReason::Symlink,
         RejectReason::Empty,
@@ -141,6 +144,7 @@ impl RejectReason {
         RejectReason::Unreadable,
         RejectReason::NoProduct,
         RejectReason::NameCollision,
+        RejectReason::RepeatedCrash,
     ];
 
     pub fn label(self) -> &'static str {
@@ -155,6 +159,7 @@ impl RejectReason {
             RejectReason::Unreadable => "unreadable",
             RejectReason::NoProduct => "no_product",
             RejectReason::NameCollision => "name_collision",
+            RejectReason::RepeatedCrash => "repeated_crash",
         }
     }
 }

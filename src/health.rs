@@ -5,10 +5,11 @@
 //! that runs in the background, and everything else is a few `stat` calls, so an orchestrator's
 //! probe always gets an answer quickly.
 
+use crate::dependency::Condition;
 use crate::disk::free_bytes;
 use crate::folders::Folders;
 use crate::queue::WorkQueue;
-use crate::remove::{Condition, EngineKind};
+use crate::remove::EngineKind;
 use crate::resources::Resources;
 use crate::status::Status;
 use serde::Serialize;
@@ -137,6 +138,9 @@ impl Health {
         Check::new(Level::Ok, if idle { "idle, watching for files" } else { "processing" }, details)
     }
 
+    /// The removal engine, and every dependency outside the process. The engine's own report
+    /// (a remote app) is the check's top level; other dependencies (the broker) are nested under
+    /// their name; the worst level wins.
     fn dependencies(&self) -> Check {
         let engine = self.engine.label();
         if !self.status.is_engine_ready() {
@@ -146,16 +150,38 @@ impl Health {
                 json!({ "engine": engine }),
             );
         }
-        if let Some(health) = self.status.engine_health() {
-            let report = health.report();
-            let level = match report.condition {
+        let mut level = Level::Ok;
+        let mut messages = Vec::new();
+        let mut details = Map::new();
+        details.insert("engine".into(), json!(engine));
+        let mut engine_reported = false;
+        for report in self.status.dependencies().iter().map(|d| d.report()) {
+            let this = match report.condition {
                 Condition::Ok => Level::Ok,
                 Condition::Degraded => Level::Warning,
                 Condition::Failing => Level::Error,
             };
-            return Check::new(level, report.message, report.details);
+            level = level.max(this);
+            messages.push(report.message.clone());
+            if report.name == "engine" {
+                engine_reported = true;
+                if let serde_json::Value::Object(map) = report.details {
+                    details.extend(map);
+                }
+            } else {
+                let mut nested = match report.details {
+                    serde_json::Value::Object(map) => map,
+                    _ => Map::new(),
+                };
+                nested.insert("status".into(), json!(this));
+                nested.insert("message".into(), json!(report.message));
+                details.insert(report.name.into(), serde_json::Value::Object(nested));
+            }
         }
-        Check::new(Level::Ok, "embedded removal engine (u2netp) loaded", json!({ "engine": engine }))
+        if !engine_reported {
+            messages.insert(0, "embedded removal engine (u2netp) loaded".into());
+        }
+        Check { status: level, message: messages.join("; "), details }
     }
 
     fn storage(&self) -> Check {
@@ -220,10 +246,14 @@ impl Health {
             self.folders.products.is_dir() && self.folders.backgrounds.is_dir() && self.folders.output.is_dir();
         let engine = self.status.is_engine_ready();
         let scanned = self.status.is_first_scan_done();
-        let ready = folders && engine && scanned && !self.status.is_shutting_down();
-        (
-            ready,
-            json!({ "status": if ready { "ready" } else { "not_ready" }, "folders": folders, "engine": engine, "first_scan": scanned }),
-        )
+        let mut body = json!({ "folders": folders, "engine": engine, "first_scan": scanned });
+        let mut dependencies_ready = true;
+        for report in self.status.dependencies().iter().map(|d| d.report()).filter(|r| r.name != "engine") {
+            body[report.name] = json!(report.ready);
+            dependencies_ready &= report.ready;
+        }
+        let ready = folders && engine && scanned && dependencies_ready && !self.status.is_shutting_down();
+        body["status"] = json!(if ready { "ready" } else { "not_ready" });
+        (ready, body)
     }
 }

@@ -9,7 +9,8 @@
 //!
 //! 1. Vocabulary and tools that know nothing of the product: [`job`] (the job, the input kind,
 //!    the content hash), [`error`] (rejected / transient / vanished, start-up errors), `sync` (the
-//!    lock policy), `backoff`, `shutdown` (the one handle every task holds), `disk` (file stamps,
+//!    lock policy), `backoff`, `shutdown` (the one handle every task holds), `dependency` (how
+//!    what the daemon relies on reports its health), `disk` (file stamps,
 //!    "still being written", free space), `write` (atomic writes), `imaging` (resize, box filter,
 //!    PNG), `format` (input formats by magic bytes), `naming` (inputs and output names),
 //!    [`preset`] (output presets).
@@ -25,9 +26,10 @@
 //! 4. What the running daemon knows: `metrics` (the contract's Prometheus series), `status`,
 //!    `resources`.
 //! 5. The machinery: `pipeline` (one job top to bottom, keyed by content so nothing is done
-//!    twice), `queue` (the work queue seam and its local implementation), `watch` (file events
-//!    and scans turn complete files into jobs), `worker` (runs jobs, retries, fans a new
-//!    background out to every product).
+//!    twice), `queue` (the work queue seam and its local implementation), `cluster` (cluster mode:
+//!    the queue, the journal and cut-out reservations on NATS JetStream, heartbeats, status),
+//!    `watch` (file events and scans turn complete files into jobs), `worker` (runs jobs,
+//!    retries, fans a new background out to every product).
 //! 6. The surfaces: `health`, `http`, `app` (assembles the parts), `daemon` (`thumbgen run`),
 //!    `batch` (`thumbgen process`), `probe` (`thumbgen health`), [`cli`].
 //!
@@ -40,6 +42,7 @@ pub mod error;
 mod sync;
 mod backoff;
 mod shutdown;
+mod dependency;
 mod disk;
 mod write;
 mod imaging;
@@ -68,6 +71,7 @@ mod resources;
 // 5. the machinery
 mod pipeline;
 mod queue;
+mod cluster;
 mod watch;
 mod worker;
 // 6. the surfaces

@@ -42,7 +42,11 @@ impl Logging {
                 tracing_subscriber::fmt::layer().json().flatten_event(true).with_writer(io::stderr).boxed()
             }
         };
-        let dir = config.resolve(&config.log_path);
+        // Nodes of a cluster share the folder: each keeps its own log (rotation is per file).
+        let dir = match config.nats_servers() {
+            Some(_) => config.resolve(&config.log_path).join(config.node()),
+            None => config.resolve(&config.log_path),
+        };
         let (file_layer, guard, problem) = match RotatingFile::open(&dir) {
             Ok(file) => {
                 let (writer, guard) = tracing_appender::non_blocking(file);

@@ -13,6 +13,16 @@ use prometheus::{
 /// Pipeline stages timed by `thumbgen_stage_duration_seconds`.
 const STAGES: [&str; 5] = ["validate", "remove", "compose", "encode", "write"];
 
+/// The series cluster mode adds.
+#[derive(Clone)]
+pub(crate) struct ClusterMetrics {
+    pub jobs_pending: IntGauge,
+    pub jobs_in_flight: IntGauge,
+    pub redeliveries: IntCounter,
+    pub nodes: IntGauge,
+    pub broker_connected: IntGauge,
+}
+
 pub(crate) struct Metrics {
     registry: Registry,
     pub files_detected: IntCounterVec,
@@ -125,6 +135,35 @@ impl Metrics {
             cutout_cache_hits,
             transient_failures,
         }
+    }
+
+    /// Adds the cluster series (cluster mode only).
+    pub(crate) fn cluster(&self) -> ClusterMetrics {
+        let cluster = ClusterMetrics {
+            jobs_pending: IntGauge::new("thumbgen_cluster_jobs_pending", "Jobs waiting in the cluster's queue.")
+                .unwrap(),
+            jobs_in_flight: IntGauge::new(
+                "thumbgen_cluster_jobs_in_flight",
+                "Jobs taken by a node of the cluster and not finished yet.",
+            )
+            .unwrap(),
+            redeliveries: IntCounter::new(
+                "thumbgen_cluster_redeliveries_total",
+                "Jobs this node received again (a node died, a job was handed back, or it waited for another node).",
+            )
+            .unwrap(),
+            nodes: IntGauge::new("thumbgen_cluster_nodes", "Nodes of the cluster heard from recently.").unwrap(),
+            broker_connected: IntGauge::new(
+                "thumbgen_cluster_broker_connected",
+                "1 while this node is connected to the NATS broker and its stream and buckets are there, else 0.",
+            )
+            .unwrap(),
+        };
+        for c in [&cluster.jobs_pending, &cluster.jobs_in_flight, &cluster.nodes, &cluster.broker_connected] {
+            self.registry.register(Box::new(c.clone())).expect("registered once");
+        }
+        self.registry.register(Box::new(cluster.redeliveries.clone())).expect("registered once");
+        cluster
     }
 
     /// Records how long `stage` took.

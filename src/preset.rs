@@ -47,7 +47,7 @@ impl Default for Preset {
 
 impl Preset {
     /// Checks the ranges serde cannot express; `key` names the preset in the message.
-    pub(crate) fn validate(&self, key: &str) -> Result<(), ConfigError> {
+    pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
         let problem = if !(16..=10_000).contains(&self.width) || !(16..=10_000).contains(&self.height) {
             format!("{key}: width and height must be between 16 and 10000 pixels")
         } else if !(1..=100).contains(&self.quality) {

@@ -54,10 +54,11 @@ fn move_file(source: &Path, dest: &Path) -> io::Result<()> {
 
 /// Removes notes in `rejected_dir` whose rejected file is not there (left by a crash between
 /// writing a note and moving its file). Returns how many.
-pub(crate) fn remove_orphan_notes(rejected_dir: &Path) -> usize {
+pub(crate) fn remove_orphan_notes(rejected_dir: &Path, older_than: std::time::Duration) -> usize {
     let Ok(entries) = fs::read_dir(rejected_dir) else { return 0 };
     entries
         .flatten()
+        .filter(|e| crate::write::older(e, older_than))
         .filter(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
             name.strip_suffix(NOTE_SUFFIX)
@@ -194,7 +195,7 @@ mod tests {
         fs::write(dir.path().join("kept.jpg"), "bad").unwrap();
         fs::write(dir.path().join("kept.jpg.error.txt"), "why").unwrap();
         fs::write(dir.path().join("fixed.jpg.error.txt"), "why").unwrap();
-        assert_eq!(remove_orphan_notes(dir.path()), 1);
+        assert_eq!(remove_orphan_notes(dir.path(), std::time::Duration::ZERO), 1);
         assert!(dir.path().join("kept.jpg.error.txt").exists());
         assert!(!dir.path().join("fixed.jpg.error.txt").exists());
     }

@@ -35,6 +35,10 @@ impl Shutdown {
         self.token.cancel();
     }
 
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
     /// Resolves once stopping has begun.
     pub(crate) fn stopped(&self) -> impl Future<Output = ()> + Send + 'static {
         self.token.clone().cancelled_owned()

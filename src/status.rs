@@ -1,18 +1,18 @@
 //! Status: what the running daemon knows about itself, shared by the watcher, the workers, the
 //! health endpoint and the systemd watchdog.
 
-use crate::remove::EngineHealth;
+use crate::dependency::Dependency;
 use crate::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub(crate) struct Status {
     started: Instant,
     first_scan: AtomicBool,
     engine_ready: AtomicBool,
-    /// The health of an engine that depends on something outside the process (a remote app).
-    engine_health: OnceLock<Arc<dyn EngineHealth>>,
+    /// What the daemon relies on outside itself (a remote engine, the cluster's broker).
+    dependencies: Mutex<Vec<Arc<dyn Dependency>>>,
     rescan_requested: AtomicBool,
     shutting_down: AtomicBool,
     watch_mode: Mutex<&'static str>,
@@ -28,7 +28,7 @@ impl Default for Status {
             started: Instant::now(),
             first_scan: AtomicBool::new(false),
             engine_ready: AtomicBool::new(false),
-            engine_health: OnceLock::new(),
+            dependencies: Mutex::new(Vec::new()),
             rescan_requested: AtomicBool::new(false),
             shutting_down: AtomicBool::new(false),
             watch_mode: Mutex::new("starting"),
@@ -55,12 +55,12 @@ impl Status {
         self.engine_ready.store(true, Ordering::SeqCst);
     }
 
-    pub(crate) fn set_engine_health(&self, health: Arc<dyn EngineHealth>) {
-        let _ = self.engine_health.set(health);
+    pub(crate) fn add_dependency(&self, dependency: Arc<dyn Dependency>) {
+        self.dependencies.lock().push(dependency);
     }
 
-    pub(crate) fn engine_health(&self) -> Option<&Arc<dyn EngineHealth>> {
-        self.engine_health.get()
+    pub(crate) fn dependencies(&self) -> Vec<Arc<dyn Dependency>> {
+        self.dependencies.lock().clone()
     }
 
     pub(crate) fn is_engine_ready(&self) -> bool {

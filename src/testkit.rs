@@ -75,7 +75,7 @@ impl Base {
     /// A pipeline over this folder with `engine`, its stores under the state folder.
     pub(crate) fn pipeline(&self, engine: Arc<FakeEngine>) -> Pipeline {
         let journal = FileJournal::open(&self.folders.state).unwrap();
-        let cutouts = CutoutDir::open(&self.folders.state.join("cutouts"), true).unwrap();
+        let cutouts = CutoutDir::open(&self.folders.state.join("cutouts"), true, Duration::ZERO).unwrap();
         Pipeline::new(
             &self.config,
             self.folders.clone(),

@@ -649,7 +649,8 @@ fn compose_file_runs_the_service_with_its_folders_and_healthcheck() {
     let docs = yaml_documents(&repo().join("docker-compose.yml"));
     assert_eq!(docs.len(), 1);
     let services = docs[0]["services"].as_object().expect("services");
-    assert_eq!(services.keys().collect::<Vec<_>>(), ["thumbgen"], "one service");
+    let by_default: Vec<_> = services.iter().filter(|(_, svc)| svc.get("profiles").is_none()).map(|(k, _)| k).collect();
+    assert_eq!(by_default, ["thumbgen"], "one service unless a profile is chosen");
     let svc = &services["thumbgen"];
     assert_eq!(svc["build"], ".");
     assert!(strs(&svc["ports"]).contains(&"8501:8501".to_owned()), "{}", svc["ports"]);
@@ -678,6 +679,33 @@ fn compose_file_runs_the_service_with_its_folders_and_healthcheck() {
     assert_eq!(env["GRADIO_API_URL"], "${GRADIO_API_URL:-}");
     assert_eq!(env["HF_TOKEN"], "${HF_TOKEN:-}");
     assert!(env.get("LOG_LEVEL").is_some());
+}
+
+#[test]
+fn compose_cluster_profile_runs_nats_with_jetstream_and_three_nodes_on_the_same_folders() {
+    let docs = yaml_documents(&repo().join("docker-compose.yml"));
+    let services = &docs[0]["services"];
+    let nats = &services["nats"];
+    assert_eq!(strs(&nats["profiles"]), ["cluster"]);
+    assert!(nats["image"].as_str().unwrap_or("").starts_with("nats:2."), "official NATS image: {}", nats["image"]);
+    assert!(strs(&nats["command"]).contains(&"-js".to_owned()), "JetStream on: {}", nats["command"]);
+    let store = strs(&nats["volumes"]).into_iter().next().expect("a volume for the NATS store");
+    assert!(docs[0]["volumes"].get(store.split(':').next().unwrap()).is_some(), "{store} not declared");
+
+    let node = &services["node"];
+    assert_eq!(strs(&node["profiles"]), ["cluster"]);
+    assert_eq!(node["deploy"]["replicas"], 3);
+    assert!(node["depends_on"]["nats"].is_object(), "nodes wait for NATS");
+    assert_eq!(node["environment"]["NATS_URL"], "nats://nats:4222");
+    assert_eq!(node["environment"]["BASE_PATH"], "/data");
+    let single = strs(&services["thumbgen"]["volumes"]);
+    for mount in strs(&node["volumes"]) {
+        let container = mount.split(':').nth(1).unwrap().to_owned();
+        if container != "/data/.thumbgen" {
+            assert!(single.contains(&mount), "{mount} is not the folder the single node uses");
+        }
+    }
+    assert!(strs(&node["volumes"]).iter().any(|v| v.ends_with(":/data/.thumbgen")), "shared cut-outs");
 }
 
 fn kube(name: &str) -> Value {
@@ -841,4 +869,61 @@ fn dockerfile_builds_in_two_stages_and_runs_as_uid_1000_with_healthcheck_and_vol
             assert!(!ignored.contains(&top) && !ignored.contains(source), "COPY {source} is excluded by .dockerignore");
         }
     }
+}
+
+fn kube_cluster(name: &str) -> Value {
+    kube(&format!("cluster/{name}"))
+}
+
+#[test]
+fn kubernetes_cluster_overlay_scales_on_the_job_backlog_and_shares_one_volume() {
+    let kustomization = kube_cluster("kustomization.yaml");
+    let mut files = strs(&kustomization["resources"]);
+    files.extend(
+        kustomization["patches"].as_array().expect("patches").iter().map(|p| p["path"].as_str().unwrap().to_owned()),
+    );
+    for file in ["nats.yaml", "pdb.yaml", "keda-scaledobject.yaml", "deployment-patch.yaml", "pvc-patch.yaml"] {
+        assert!(files.contains(&file.to_owned()), "{file} not in the overlay: {files:?}");
+    }
+    for file in files.iter().filter(|f| *f != "../") {
+        assert!(repo().join("deploy/kubernetes/cluster").join(file).is_file(), "{file} listed but missing");
+    }
+
+    let deployment = kube_cluster("deployment-patch.yaml");
+    assert!(deployment["spec"]["replicas"].as_u64().unwrap() > 1);
+    assert_eq!(deployment["spec"]["strategy"]["type"], "RollingUpdate");
+    let grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"].as_u64().unwrap();
+    let config = kube_cluster("configmap-patch.yaml");
+    let shutdown = config["data"]["SHUTDOWN_TIMEOUT"].as_str().unwrap();
+    let shutdown: u64 = shutdown.trim_end_matches('s').parse().unwrap();
+    assert!(grace > shutdown, "the pod's grace ({grace} s) must outlast the daemon's shutdown ({shutdown} s)");
+    assert!(config["data"]["NATS_URL"].as_str().unwrap().starts_with("nats://"));
+    assert_eq!(config["data"]["WATCH_MODE"], "poll", "a shared volume delivers no file events");
+    assert_eq!(strs(&kube_cluster("pvc-patch.yaml")["spec"]["accessModes"]), ["ReadWriteMany"]);
+    assert_eq!(kube_cluster("pdb.yaml")["kind"], "PodDisruptionBudget");
+
+    let keda = kube_cluster("keda-scaledobject.yaml");
+    let trigger = &keda["spec"]["triggers"][0];
+    assert_eq!(trigger["type"], "nats-jetstream");
+    assert_eq!(trigger["metadata"]["stream"], "THUMBGEN_JOBS");
+    assert_eq!(trigger["metadata"]["consumer"], "workers-products");
+    assert_eq!(keda["spec"]["scaleTargetRef"]["name"], deployment["metadata"]["name"]);
+    let hpa = kube_cluster("hpa-prometheus.yaml");
+    assert_eq!(hpa["spec"]["metrics"][0]["external"]["metric"]["name"], "thumbgen_cluster_jobs_pending");
+
+    let nats = yaml_documents(&repo().join("deploy/kubernetes/cluster/nats.yaml"));
+    let statefulset = nats.iter().find(|d| d["kind"] == "StatefulSet").expect("a NATS StatefulSet");
+    let args = strs(&statefulset["spec"]["template"]["spec"]["containers"][0]["args"]);
+    let command = strs(&statefulset["spec"]["template"]["spec"]["containers"][0]["command"]);
+    assert!(args.iter().chain(&command).any(|a| a == "-js" || a == "--jetstream"), "JetStream on: {args:?}");
+    let service = nats.iter().find(|d| d["kind"] == "Service").expect("a NATS Service");
+    let host = config["data"]["NATS_URL"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("nats://")
+        .split(':')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(service["metadata"]["name"], host.as_str(), "NATS_URL names the NATS Service");
 }

@@ -3,7 +3,7 @@
 mod common;
 
 use common::synth::{self, Shape};
-use common::{http_get, wait_until, Sandbox};
+use common::{http_get, parse_metrics, wait_until, Sandbox};
 use serde_json::Value;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -13,24 +13,6 @@ const LONG: Duration = Duration::from_secs(120);
 fn health(d: &common::Daemon) -> (u16, Value) {
     let (status, body) = d.get("/health");
     (status, serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}")))
-}
-
-/// Parses `/metrics` with the reference Prometheus parser (prometheus_client, from PyPI).
-fn parse_metrics(text: &str) -> Value {
-    let python = std::env::var("THUMBGEN_TEST_PYTHON").unwrap_or_else(|_| ".venv/test/bin/python".into());
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/parse_metrics.py");
-    let mut child = Command::new(&python)
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{python}: {e} (run scripts/setup-test-env)"));
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "the Prometheus parser refused /metrics: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn sample(families: &Value, family: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {

@@ -1,7 +1,7 @@
 //! Checks of the loaded configuration that serde cannot express, and the messages that name the
 //! offending key, its environment variable and what is accepted.
 
-use super::{Config, EngineChoice};
+use super::{Config, EngineChoice, NodeRole};
 use crate::error::ConfigError;
 use crate::format::InputFormat;
 
@@ -61,10 +61,46 @@ impl Config {
                 )));
             }
         }
+        self.check_cluster()?;
         if self.engine() == EngineChoice::Gradio && self.gradio_api_url.is_none() {
             return Err(ConfigError(
                 "removal_engine (REMOVAL_ENGINE) is `gradio` but gradio_api_url (GRADIO_API_URL) is not set".into(),
             ));
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    fn check_cluster(&self) -> Result<(), ConfigError> {
+        let Some(servers) = self.nats_servers() else {
+            if self.node_role == NodeRole::Worker {
+                return Err(ConfigError(
+                    "node_role (NODE_ROLE) is `worker`, which needs cluster mode: set nats_url (NATS_URL)".into(),
+                ));
+            }
+            return Ok(());
+        };
+        for url in &servers {
+            let scheme = url.split_once("://").map(|(s, _)| s);
+            if !matches!(scheme, None | Some("nats" | "tls")) || url.contains(char::is_whitespace) {
+                return Err(ConfigError(format!(
+                    "nats_url (NATS_URL): `{url}` is not a NATS server address such as nats://10.0.0.5:4222"
+                )));
+            }
+        }
+        if self.nats_creds.is_some() && self.nats_token.is_some() {
+            return Err(ConfigError("set either nats_creds (NATS_CREDS) or nats_token (NATS_TOKEN), not both".into()));
+        }
+        for (key, path) in
+            [("nats_creds (NATS_CREDS)", &self.nats_creds), ("nats_tls_ca (NATS_TLS_CA)", &self.nats_tls_ca)]
+        {
+            if let Some(path) = path.as_ref().filter(|p| !p.is_file()) {
+                return Err(ConfigError(format!("{key}: {} is not a readable file", path.display())));
+            }
+        }
+        if self.nats_ack_wait.0 < std::time::Duration::from_secs(2) {
+            return Err(ConfigError("nats_ack_wait (NATS_ACK_WAIT) must be at least 2s".into()));
         }
         Ok(())
     }

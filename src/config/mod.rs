@@ -4,8 +4,10 @@
 //! environment names are the ones the Python prototype used, so its `.env` files keep working.
 
 mod check;
+mod choices;
 mod values;
 
+pub(crate) use choices::{EngineChoice, LogFormat, LogLevel, NodeRole, WatchMode};
 pub(crate) use values::{ByteSize, Flag, Seconds, Secret, Text};
 
 use crate::error::ConfigError;
@@ -59,6 +61,12 @@ pub const ENV_KEYS: &[&str] = &[
     "LOG_REQUESTS",
     "SHUTDOWN_TIMEOUT",
     "NODE_NAME",
+    "NODE_ROLE",
+    "NATS_URL",
+    "NATS_CREDS",
+    "NATS_TOKEN",
+    "NATS_TLS_CA",
+    "NATS_ACK_WAIT",
 ];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -119,6 +127,17 @@ pub struct Config {
 
     /// This node's name in logs, records and cluster status (default: the host name).
     pub node_name: Option<Text>,
+    /// Cluster mode: NATS server URLs, comma-separated (unset: a single node, no broker).
+    pub nats_url: Option<Text>,
+    /// A NATS credentials file (JWT + NKey seed).
+    pub nats_creds: Option<PathBuf>,
+    /// A NATS authentication token.
+    pub nats_token: Option<Secret>,
+    /// CA certificate that signed the NATS servers' TLS certificates.
+    pub nats_tls_ca: Option<PathBuf>,
+    pub node_role: NodeRole,
+    /// How long a node may hold a job without a sign of life before it goes to another node.
+    pub nats_ack_wait: Seconds,
 
     /// The main output preset (`P.jpg`, `P__B.jpg`).
     pub preset: Preset,
@@ -170,64 +189,16 @@ impl Default for Config {
             log_requests: Flag(false),
             shutdown_timeout: Seconds::secs(30),
             node_name: None,
+            nats_url: None,
+            nats_creds: None,
+            nats_token: None,
+            nats_tls_ca: None,
+            node_role: NodeRole::All,
+            nats_ack_wait: Seconds::secs(30),
             preset: Preset::default(),
             extra_presets: Vec::new(),
         }
     }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogLevel {
-    #[serde(alias = "TRACE")]
-    Trace,
-    #[serde(alias = "DEBUG")]
-    Debug,
-    #[serde(alias = "INFO")]
-    Info,
-    #[serde(alias = "WARN", alias = "warning", alias = "WARNING")]
-    Warn,
-    #[serde(alias = "ERROR", alias = "critical", alias = "CRITICAL")]
-    Error,
-}
-
-impl LogLevel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LogLevel::Trace => "trace",
-            LogLevel::Debug => "debug",
-            LogLevel::Info => "info",
-            LogLevel::Warn => "warn",
-            LogLevel::Error => "error",
-        }
-    }
-}
-
-/// How the console log looks; the file log is always JSON lines.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum WatchMode {
-    /// inotify, falling back to polling when the kernel refuses a watch.
-    Auto,
-    Inotify,
-    /// Periodic listing: for NFS/SMB/Docker Desktop mounts where file events never arrive.
-    Poll,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EngineChoice {
-    /// `gradio` when `GRADIO_API_URL` is set, else `local`.
-    Auto,
-    Local,
-    Gradio,
 }
 
 /// Where configuration comes from, as given on the command line.
@@ -301,6 +272,13 @@ impl Config {
             Some(name) if !name.0.trim().is_empty() => name.0.trim().to_owned(),
             _ => host_name(),
         }
+    }
+
+    /// The NATS servers of cluster mode; `None` for a single node.
+    pub(crate) fn nats_servers(&self) -> Option<Vec<String>> {
+        let urls: Vec<String> =
+            self.nats_url.as_ref()?.0.split(',').map(str::trim).filter(|u| !u.is_empty()).map(str::to_owned).collect();
+        (!urls.is_empty()).then_some(urls)
     }
 
     /// Number of concurrent jobs.

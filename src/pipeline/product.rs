@@ -6,7 +6,7 @@ use crate::cutout::{self, Cutout};
 use crate::disk::FileStamp;
 use crate::error::{Cause, JobError, Transient};
 use crate::job::{content_hash, InputKind};
-use crate::remove::{self, Source};
+use crate::remove::{self, EngineKind, Source};
 use crate::validate::{self, InputFile};
 use image::DynamicImage;
 use std::time::Instant;
@@ -50,19 +50,10 @@ impl Pipeline {
                     Some(input) => input,
                     None => self.read(InputKind::Product, name)?.0,
                 };
+                crash_on_purpose(name);
                 let photo = validate::decode(&input)?;
                 self.metrics.stage("validate", started.elapsed().as_secs_f64());
-                let (cutout, source) = self.cut_out(photo)?;
-                // A photo that is its own cut-out is cheaper to decode again than to cache.
-                if source != Source::OwnTransparency {
-                    self.cutouts.save(&hash, &cutout).map_err(|e| {
-                        Transient::new(Cause::Storage, "cannot save the cut-out in the state folder").because(e)
-                    })?;
-                }
-                if let Err(e) = self.journal.record_cutout(&hash, source.label()) {
-                    warn!("cannot record which engine cut out {name}: {e}");
-                }
-                (cutout, Some(source))
+                self.cut_out(photo, &hash)?
             }
         };
         self.record_hash(name, &input, stamp, &hash);
@@ -78,13 +69,42 @@ impl Pipeline {
         }
     }
 
-    /// Makes the cut-out of a decoded photo: its own transparency when it has some, else the
-    /// engine's mask.
-    fn cut_out(&self, photo: DynamicImage) -> Result<(Cutout, Source), JobError> {
+    /// Makes the cut-out of a decoded photo of content `hash`: its own transparency when it has
+    /// some, else the engine's mask — made by one worker at a time (another one waiting for it
+    /// finds it in the cache; `None` as the source then) and kept in the cache.
+    fn cut_out(&self, photo: DynamicImage, hash: &str) -> Result<(Cutout, Option<Source>), JobError> {
         if cutout::has_real_transparency(&photo) {
+            // A photo that is its own cut-out is cheaper to decode again than to cache.
             let cut = Cutout::from_transparent(photo.into_rgba8()).ok_or_else(remove::no_product)?;
-            return Ok((cut, Source::OwnTransparency));
+            self.record_engine(hash, Source::OwnTransparency);
+            return Ok((cut, Some(Source::OwnTransparency)));
         }
+        let storage = |e| Transient::new(Cause::Storage, "cannot use the cut-out cache in the state folder").because(e);
+        let Some(_reservation) = self.cutouts.reserve(hash).map_err(storage)? else {
+            return Err(Transient::new(
+                Cause::Busy,
+                "another worker is cutting out the same photo; looking again soon",
+            )
+            .into());
+        };
+        if let Some(cutout) = self.cutouts.load(hash) {
+            self.metrics.cutout_cache_hits.inc();
+            return Ok((cutout, None));
+        }
+        let (cutout, engine) = self.remove_background(photo)?;
+        self.cutouts.save(hash, &cutout).map_err(storage)?;
+        self.record_engine(hash, Source::Engine(engine));
+        Ok((cutout, Some(Source::Engine(engine))))
+    }
+
+    fn record_engine(&self, hash: &str, source: Source) {
+        if let Err(e) = self.journal.record_cutout(hash, source.label()) {
+            warn!("cannot record which engine made the cut-out {hash}: {e}");
+        }
+    }
+
+    /// The engine's cut-out of a photo without transparency.
+    fn remove_background(&self, photo: DynamicImage) -> Result<(Cutout, EngineKind), JobError> {
         let rgb = photo.into_rgb8();
         let started = Instant::now();
         let result = self.engine.mask(&rgb);
@@ -98,6 +118,21 @@ impl Pipeline {
         self.metrics.removal_duration.with_label_values(&[engine.label()]).observe(seconds);
         self.metrics.stage("remove", seconds);
         let cut = result?.and_then(|mask| Cutout::from_mask(&rgb, &mask.alpha)).ok_or_else(remove::no_product)?;
-        Ok((cut, Source::Engine(engine)))
+        Ok((cut, engine))
     }
 }
+
+/// Test builds only (`--features test-hooks`): a photo whose name contains
+/// `THUMBGEN_TEST_CRASH_ON` aborts the process where a decoder would crash on it, so the tests can
+/// show that such a photo is rejected after a bounded number of runs instead of killing every
+/// node in turn.
+#[cfg(feature = "test-hooks")]
+fn crash_on_purpose(name: &str) {
+    if std::env::var("THUMBGEN_TEST_CRASH_ON").is_ok_and(|part| !part.is_empty() && name.contains(&part)) {
+        tracing::error!(input = %name, "test hook: aborting the process as a crashing decoder would");
+        std::process::abort();
+    }
+}
+
+#[cfg(not(feature = "test-hooks"))]
+fn crash_on_purpose(_name: &str) {}

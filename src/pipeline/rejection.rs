@@ -9,6 +9,18 @@ use crate::reject::reject;
 use tracing::warn;
 
 impl Pipeline {
+    /// Rejects a job whose runs keep dying with their worker (`crashed` of them), without running
+    /// it again: a photo that crashes a decoder must not take every node down in turn.
+    pub(crate) fn reject_crasher(&self, job: &Job, crashed: u32) -> Result<Outcome, JobError> {
+        let rejection = Rejection::new(
+            RejectReason::RepeatedCrash,
+            format!("processing this file stopped {crashed} thumbgen workers in a row (a crash while decoding or cutting it out)"),
+            "Open the photo in an image editor, export it again as JPEG or PNG and copy the new file in; if that one \
+             crashes too, keep it aside and report it to the thumbgen maintainers.",
+        );
+        self.reject(job, &rejection)
+    }
+
     pub(super) fn reject(&self, job: &Job, rejection: &Rejection) -> Result<Outcome, JobError> {
         let path = self.folders.input_dir(job.kind).join(&job.name);
         // An empty or truncated file may be an upload in progress (a writer that closes and

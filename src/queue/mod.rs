@@ -8,6 +8,10 @@ pub(crate) use local::LocalQueue;
 use crate::job::Job;
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
+
+/// Runs of one job that may die with their worker before it is rejected instead of run again.
+pub(crate) const CRASHES_BEFORE_REJECTION: u32 = 3;
 
 /// A job queue shared by the watcher (which pushes) and the workers (which pop).
 pub(crate) trait WorkQueue: Send + Sync {
@@ -26,4 +30,29 @@ pub(crate) trait WorkQueue: Send + Sync {
     fn len(&self) -> usize;
     /// Stops handing out jobs; waiting workers see `None`.
     fn close(&self);
+
+    /// Queues a job again because something it depends on changed (a new background): unlike
+    /// [`WorkQueue::push`], never merged with an earlier push of the same file version.
+    fn requeue(&self, job: Job) -> bool {
+        self.push(job)
+    }
+
+    /// Hands a job that failed for a passing reason back to be run again after `delay`, by any
+    /// worker. False when this queue cannot hold it (the caller then pushes it again itself).
+    /// The job still gets its [`WorkQueue::done`].
+    fn defer(&self, _job: &Job, _delay: Duration) -> bool {
+        false
+    }
+
+    /// How many runs of this popped job started before and never finished (the worker running
+    /// it died): a job that keeps killing workers is rejected instead of run again.
+    fn crashed_runs(&self, _job: &Job) -> u32 {
+        0
+    }
+
+    /// At exit, after the time given to jobs in flight: hands the unfinished ones back so other
+    /// workers take them at once.
+    fn hand_back(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async {})
+    }
 }

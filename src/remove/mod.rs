@@ -2,12 +2,13 @@
 //!
 //! Engines implement [`RemovalEngine`]; the pipeline only sees a mask. A photo that already carries
 //! real transparency (a PNG or WebP cut-out) is its own cut-out and never reaches an engine.
-//! Engines that depend on something outside the process also implement [`EngineHealth`], which is
-//! all the health check knows of them.
+//! Engines that depend on something outside the process also implement
+//! [`crate::dependency::Dependency`], which is all the health check knows of them.
 
 mod gradio;
 #[cfg(feature = "embedded")]
 mod local;
+#[cfg(feature = "embedded")]
 mod refine;
 
 pub(crate) use gradio::GradioEngine;
@@ -66,27 +67,6 @@ impl Source {
             Source::Engine(kind) => kind.label(),
         }
     }
-}
-
-/// How an engine that depends on something outside the process is doing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Condition {
-    Ok,
-    /// Not usable right now, but a stand-in makes the cut-outs.
-    Degraded,
-    /// Not usable right now: photos wait.
-    Failing,
-}
-
-/// One engine's own view of its health, for the `dependencies` check.
-pub(crate) struct EngineReport {
-    pub condition: Condition,
-    pub message: String,
-    pub details: serde_json::Value,
-}
-
-pub(crate) trait EngineHealth: Send + Sync {
-    fn report(&self) -> EngineReport;
 }
 
 /// The rejection for a photo in which no product can be found.

@@ -1,27 +1,41 @@
 //! The local cut-out cache: `cutouts/<hash>.png` under the state folder, each written
 //! atomically. Content-addressed and written once, so a partial or duplicate write is harmless.
 
-use super::CutoutCache;
+use super::{CutoutCache, Reservation};
 use crate::cutout::Cutout;
 use crate::imaging::encode_png;
+use crate::sync::Mutex;
 use crate::write::{sync_dir, write_atomic};
 use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 pub(crate) struct CutoutDir {
     dir: PathBuf,
     /// `CACHE_ENABLED=false`: nothing is kept, every new photo version is cut out again.
     enabled: bool,
+    /// Cut-outs being made by this process's workers.
+    making: Arc<Mutex<HashSet<String>>>,
+}
+
+/// Releases a hash reserved in [`CutoutDir::making`].
+struct Making(Arc<Mutex<HashSet<String>>>, String);
+
+impl Drop for Making {
+    fn drop(&mut self) {
+        self.0.lock().remove(&self.1);
+    }
 }
 
 impl CutoutDir {
-    pub(crate) fn open(dir: &Path, enabled: bool) -> io::Result<CutoutDir> {
+    /// Opens the cache in `dir`; temporary files older than `stale_after` are leftovers.
+    pub(crate) fn open(dir: &Path, enabled: bool, stale_after: Duration) -> io::Result<CutoutDir> {
         fs::create_dir_all(dir)?;
-        crate::write::remove_stale_temps(dir);
-        Ok(CutoutDir { dir: dir.to_owned(), enabled })
+        crate::write::remove_stale_temps(dir, stale_after);
+        Ok(CutoutDir { dir: dir.to_owned(), enabled, making: Arc::default() })
     }
 
     fn path(&self, hash: &str) -> PathBuf {
@@ -30,6 +44,11 @@ impl CutoutDir {
 }
 
 impl CutoutCache for CutoutDir {
+    fn reserve(&self, hash: &str) -> io::Result<Option<Reservation>> {
+        let fresh = self.making.lock().insert(hash.to_owned());
+        Ok(fresh.then(|| Reservation::new(Making(self.making.clone(), hash.to_owned()))))
+    }
+
     fn load(&self, hash: &str) -> Option<Cutout> {
         let path = self.path(hash);
         let bytes = fs::read(&path).ok()?;
@@ -79,7 +98,7 @@ mod tests {
     #[test]
     fn a_saved_cutout_loads_back_and_old_unused_ones_are_pruned() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = CutoutDir::open(dir.path(), true).unwrap();
+        let cache = CutoutDir::open(dir.path(), true, Duration::ZERO).unwrap();
         let cut = Cutout { image: image::RgbaImage::from_pixel(3, 2, image::Rgba([1, 2, 3, 200])) };
         cache.save("h1", &cut).unwrap();
         cache.save("h2", &cut).unwrap();
@@ -91,9 +110,20 @@ mod tests {
     }
 
     #[test]
+    fn a_cutout_is_reserved_by_one_worker_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = CutoutDir::open(dir.path(), true, Duration::ZERO).unwrap();
+        let first = cache.reserve("h").unwrap().expect("free");
+        assert!(cache.reserve("h").unwrap().is_none(), "held by the first");
+        assert!(cache.reserve("other").unwrap().is_some());
+        drop(first);
+        assert!(cache.reserve("h").unwrap().is_some(), "released when dropped");
+    }
+
+    #[test]
     fn a_damaged_entry_counts_as_missing() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = CutoutDir::open(dir.path(), true).unwrap();
+        let cache = CutoutDir::open(dir.path(), true, Duration::ZERO).unwrap();
         fs::write(dir.path().join("bad.png"), b"not a png").unwrap();
         assert!(cache.load("bad").is_none());
         assert!(!dir.path().join("bad.png").exists());

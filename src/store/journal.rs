@@ -2,115 +2,37 @@
 //! start. A torn last line from a crash, garbage a power cut leaves (zeros, half a UTF-8
 //! character) or a line from a newer version is skipped, never a reason not to start.
 
+use super::tables::{Record, Tables};
 use super::{Journal, KnownInput, OutputRecord};
 use crate::disk::FileStamp;
 use crate::job::InputKind;
 use crate::sync::Mutex;
 use crate::write::{sync_dir, write_atomic};
-use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Write};
 use std::path::Path;
 
 const JOURNAL: &str = "journal.jsonl";
 
-/// One fact in the journal.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(tag = "k", rename_all = "lowercase")]
-enum Record {
-    /// `name` in `folder` with this stamp has this content hash.
-    Stamp {
-        #[serde(rename = "folder")]
-        kind: InputKind,
-        name: String,
-        stamp: FileStamp,
-        hash: String,
-    },
-    /// Output file `file` holds the result of job `key`, made by `node`.
-    Output {
-        file: String,
-        key: String,
-        product: String,
-        background: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        node: Option<String>,
-    },
-    /// The cut-out of content `hash` was made by `engine`.
-    Cutout { hash: String, engine: String },
-    /// Output file `file` was removed.
-    Removed { file: String },
-    /// Output stem `stem` belongs to input `name` of `folder`.
-    Claim {
-        #[serde(rename = "folder")]
-        kind: InputKind,
-        stem: String,
-        name: String,
-    },
-}
-
-#[derive(Default)]
-struct Tables {
-    stamps: HashMap<(InputKind, String), (FileStamp, String)>,
-    outputs: HashMap<String, OutputRecord>,
-    /// Engine of each cut-out, by content hash.
-    cutouts: HashMap<String, String>,
-    claims: HashMap<(InputKind, String), String>,
-    /// The stem each input holds: the reverse of `claims`.
-    stems: HashMap<(InputKind, String), String>,
-}
-
-impl Tables {
-    fn apply(&mut self, record: Record) {
-        match record {
-            Record::Stamp { kind, name, stamp, hash } => {
-                self.stamps.insert((kind, name), (stamp, hash));
-            }
-            Record::Output { file, key, product, background, node } => {
-                self.outputs.insert(file, OutputRecord { key, product, background, node });
-            }
-            Record::Cutout { hash, engine } => {
-                self.cutouts.insert(hash, engine);
-            }
-            Record::Removed { file } => {
-                self.outputs.remove(&file);
-            }
-            Record::Claim { kind, stem, name } => {
-                if let Some(previous) = self.claims.insert((kind, stem.clone()), name.clone()) {
-                    self.stems.remove(&(kind, previous));
-                }
-                self.stems.insert((kind, name), stem);
-            }
-        }
-    }
-
-    fn records(&self) -> impl Iterator<Item = Record> + '_ {
-        let stamps = self.stamps.iter().map(|((kind, name), (stamp, hash))| Record::Stamp {
-            kind: *kind,
-            name: name.clone(),
-            stamp: *stamp,
-            hash: hash.clone(),
-        });
-        let claims = self.claims.iter().map(|((kind, stem), name)| Record::Claim {
-            kind: *kind,
-            stem: stem.clone(),
-            name: name.clone(),
-        });
-        let outputs = self.outputs.iter().map(|(file, r)| Record::Output {
-            file: file.clone(),
-            key: r.key.clone(),
-            product: r.product.clone(),
-            background: r.background.clone(),
-            node: r.node.clone(),
-        });
-        let cutouts =
-            self.cutouts.iter().map(|(hash, engine)| Record::Cutout { hash: hash.clone(), engine: engine.clone() });
-        stamps.chain(claims).chain(outputs).chain(cutouts)
-    }
-}
-
 pub(crate) struct FileJournal {
     inner: Mutex<(Tables, fs::File)>,
+}
+
+/// The tables `dir`'s journal replays into (empty when there is none).
+fn replay(dir: &Path) -> io::Result<Tables> {
+    let mut tables = Tables::default();
+    match fs::read(dir.join(JOURNAL)) {
+        Ok(journal) => {
+            for line in journal.split(|&b| b == b'\n') {
+                if let Ok(record) = serde_json::from_slice::<Record>(line) {
+                    tables.apply(record);
+                }
+            }
+            Ok(tables)
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(tables),
+        Err(e) => Err(e),
+    }
 }
 
 fn encode(records: impl IntoIterator<Item = Record>) -> io::Result<Vec<u8>> {
@@ -126,23 +48,18 @@ impl FileJournal {
     /// Opens (creating) the journal in `dir`, replays and compacts it.
     pub(crate) fn open(dir: &Path) -> io::Result<FileJournal> {
         fs::create_dir_all(dir)?;
-        crate::write::remove_stale_temps(dir);
-        let mut tables = Tables::default();
-        match fs::read(dir.join(JOURNAL)) {
-            Ok(journal) => {
-                for line in journal.split(|&b| b == b'\n') {
-                    if let Ok(record) = serde_json::from_slice::<Record>(line) {
-                        tables.apply(record);
-                    }
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
+        crate::write::remove_stale_temps(dir, std::time::Duration::ZERO);
+        let tables = replay(dir)?;
         write_atomic(dir, JOURNAL, &encode(tables.records())?)?;
         sync_dir(dir)?;
         let file = fs::OpenOptions::new().append(true).open(dir.join(JOURNAL))?;
         Ok(FileJournal { inner: Mutex::new((tables, file)) })
+    }
+
+    /// The live facts of the journal in `dir`, read without opening it for writing (to import a
+    /// single-node journal into the cluster's).
+    pub(crate) fn facts_in(dir: &Path) -> io::Result<Vec<Record>> {
+        Ok(replay(dir)?.records().collect())
     }
 
     fn append(&self, records: Vec<Record>) -> io::Result<()> {
@@ -164,7 +81,7 @@ impl FileJournal {
 
 impl Journal for FileJournal {
     fn known_hash(&self, kind: InputKind, name: &str, stamp: &FileStamp) -> Option<String> {
-        self.tables(|t| t.stamps.get(&(kind, name.to_owned())).filter(|(s, _)| s == stamp).map(|(_, h)| h.clone()))
+        self.tables(|t| t.known_hash(kind, name, stamp))
     }
 
     fn record_hash(&self, kind: InputKind, name: &str, stamp: FileStamp, hash: &str) -> io::Result<()> {
@@ -176,39 +93,20 @@ impl Journal for FileJournal {
 
     fn forget_input(&self, kind: InputKind, name: &str) -> io::Result<()> {
         // In memory only: the next compaction drops it; a stale entry after a crash costs a rehash.
-        self.inner.lock().0.stamps.remove(&(kind, name.to_owned()));
+        self.inner.lock().0.apply(Record::Forget { kind, name: name.to_owned() });
         Ok(())
     }
 
     fn inputs(&self, kind: InputKind) -> Vec<KnownInput> {
-        self.tables(|t| {
-            let mut inputs: Vec<KnownInput> = t
-                .stamps
-                .iter()
-                .filter(|((k, _), _)| *k == kind)
-                .map(|((_, name), (_, hash))| KnownInput { name: name.clone(), hash: hash.clone() })
-                .collect();
-            inputs.sort_by(|a, b| a.name.cmp(&b.name));
-            inputs
-        })
+        self.tables(|t| t.inputs(kind))
     }
 
     fn record_outputs(&self, outputs: Vec<(String, OutputRecord)>) -> io::Result<()> {
-        let records = outputs
-            .into_iter()
-            .map(|(file, r)| Record::Output {
-                file,
-                key: r.key,
-                product: r.product,
-                background: r.background,
-                node: r.node,
-            })
-            .collect();
-        self.append(records)
+        self.append(outputs.into_iter().map(|(file, r)| Record::output(file, r)).collect())
     }
 
     fn output(&self, file: &str) -> Option<OutputRecord> {
-        self.tables(|t| t.outputs.get(file).cloned())
+        self.tables(|t| t.output(file))
     }
 
     fn record_cutout(&self, hash: &str, engine: &str) -> io::Result<()> {
@@ -219,18 +117,11 @@ impl Journal for FileJournal {
     }
 
     fn cutout_engine(&self, hash: &str) -> Option<String> {
-        self.tables(|t| t.cutouts.get(hash).cloned())
+        self.tables(|t| t.cutout_engine(hash))
     }
 
     fn outputs_of(&self, product: Option<&str>, background: Option<&str>) -> Vec<String> {
-        self.tables(|t| {
-            t.outputs
-                .iter()
-                .filter(|(_, r)| product.is_none_or(|p| r.product == p))
-                .filter(|(_, r)| background.is_none_or(|b| r.background.as_deref() == Some(b)))
-                .map(|(file, _)| file.clone())
-                .collect()
-        })
+        self.tables(|t| t.outputs_of(product, background))
     }
 
     fn record_removed(&self, files: &[String]) -> io::Result<()> {
@@ -238,8 +129,7 @@ impl Journal for FileJournal {
     }
 
     fn claim(&self, kind: InputKind, stem: &str, name: &str, holder_exists: &dyn Fn(&str) -> bool) -> io::Result<bool> {
-        let holder = self.tables(|t| t.claims.get(&(kind, stem.to_owned())).cloned());
-        match holder {
+        match self.tables(|t| t.holder(kind, stem)) {
             Some(h) if h == name => Ok(true),
             Some(h) if holder_exists(&h) => Ok(false),
             _ => {
@@ -250,7 +140,7 @@ impl Journal for FileJournal {
     }
 
     fn stem_of(&self, kind: InputKind, name: &str) -> Option<String> {
-        self.tables(|t| t.stems.get(&(kind, name.to_owned())).cloned())
+        self.tables(|t| t.stem_of(kind, name))
     }
 }
 

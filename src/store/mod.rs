@@ -10,9 +10,11 @@
 
 mod cutouts;
 mod journal;
+mod tables;
 
 pub(crate) use cutouts::CutoutDir;
 pub(crate) use journal::FileJournal;
+pub(crate) use tables::{Record, Tables};
 
 use crate::cutout::Cutout;
 use crate::disk::FileStamp;
@@ -66,8 +68,23 @@ pub(crate) trait Journal: Send + Sync {
     fn stem_of(&self, kind: InputKind, name: &str) -> Option<String>;
 }
 
+/// The right to make one cut-out, held while it is made; dropping it lets others try.
+pub(crate) struct Reservation {
+    _guard: Box<dyn Send>,
+}
+
+impl Reservation {
+    /// A reservation that releases itself when `guard` drops.
+    pub(crate) fn new(guard: impl Send + 'static) -> Reservation {
+        Reservation { _guard: Box::new(guard) }
+    }
+}
+
 /// Cut-outs by the content hash of their photo.
 pub(crate) trait CutoutCache: Send + Sync {
+    /// Reserves making the cut-out of `hash`, so two workers never send the same photo for
+    /// removal at once; `None` while another worker holds it.
+    fn reserve(&self, hash: &str) -> io::Result<Option<Reservation>>;
     /// The cut-out made before, if any (an unreadable entry counts as none and is dropped).
     fn load(&self, hash: &str) -> Option<Cutout>;
     /// Keeps a cut-out, durably, so no photo is ever sent for removal twice.

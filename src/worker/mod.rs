@@ -13,7 +13,7 @@ use crate::error::{Cause, JobError, Transient};
 use crate::job::Job;
 use crate::metrics::Metrics;
 use crate::pipeline::{Outcome, Pipeline};
-use crate::queue::WorkQueue;
+use crate::queue::{WorkQueue, CRASHES_BEFORE_REJECTION};
 use crate::shutdown::Shutdown;
 use crate::status::Status;
 use std::sync::atomic::Ordering;
@@ -73,7 +73,12 @@ impl Workers {
         while let Some(job) = self.queue.pop().await {
             let pipeline = self.pipeline.clone();
             let running = job.clone();
-            let result = tokio::task::spawn_blocking(move || pipeline.run(&running)).await;
+            let crashed = self.queue.crashed_runs(&job);
+            let result = if crashed >= CRASHES_BEFORE_REJECTION {
+                tokio::task::spawn_blocking(move || pipeline.reject_crasher(&running, crashed)).await
+            } else {
+                tokio::task::spawn_blocking(move || pipeline.run(&running)).await
+            };
             self.status.progress();
             match result {
                 Ok(Ok(outcome)) => self.finished(&job, outcome),
@@ -117,7 +122,7 @@ impl Workers {
                 if changed {
                     // Every product gets its output for this background, from cached cut-outs.
                     for product in self.pipeline.products() {
-                        self.queue.push(product);
+                        self.queue.requeue(product);
                     }
                 }
             }
@@ -135,6 +140,9 @@ impl Workers {
             self.tally.failed.fetch_add(1, Ordering::Relaxed);
             return;
         };
+        if self.queue.defer(job, wait.delay()) {
+            return; // the queue delivers it again, to any worker
+        }
         let (queue, job, status, shutdown) =
             (self.queue.clone(), job.clone(), self.status.clone(), self.shutdown.clone());
         self.shutdown.spawn(async move {

@@ -88,6 +88,10 @@ impl Retry {
 }
 
 impl Wait {
+    pub(super) fn delay(&self) -> Duration {
+        self.delay
+    }
+
     /// Resolves when the job is due again: its delay passed, the remote engine answers again,
     /// or space returned to a full disk.
     pub(super) async fn until_due(self, status: &Status) {

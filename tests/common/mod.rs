@@ -2,8 +2,10 @@
 //! HTTP client and a generator of synthetic product photos with exact masks.
 #![allow(dead_code)]
 
+pub mod catalog;
 pub mod corpus;
 pub mod gradio;
+pub mod nats;
 pub mod synth;
 pub mod system;
 
@@ -171,6 +173,11 @@ impl Daemon {
         }
     }
 
+    /// Whether the process has ended by itself.
+    pub fn exited(&mut self) -> bool {
+        self.child.as_mut().is_none_or(|c| c.try_wait().ok().flatten().is_some())
+    }
+
     /// Kills the daemon with SIGKILL, as a crash would.
     pub fn kill(mut self) {
         let mut child = self.child.take().unwrap();
@@ -230,4 +237,22 @@ pub fn non_white_bbox(img: &image::RgbImage, tol: u8) -> Option<(u32, u32, u32, 
         }
     }
     bbox
+}
+
+/// Parses `/metrics` with the reference Prometheus parser (prometheus_client, from PyPI).
+pub fn parse_metrics(text: &str) -> serde_json::Value {
+    let python = std::env::var("THUMBGEN_TEST_PYTHON").unwrap_or_else(|_| ".venv/test/bin/python".into());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/parse_metrics.py");
+    let mut child = Command::new(&python)
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{python}: {e} (run scripts/setup-test-env)"));
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "the Prometheus parser refused /metrics: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
 }

@@ -6,6 +6,7 @@ gradio 4.44.1, 5.50.0 and 6.x (see tests/gradio/README.md):
 
     python tests/gradio/app.py --kind KIND --port PORT --calls FILE [--delay S] [--fail-first N]
                                [--quota-first N] [--show-error] [--max-file-size BYTES] [--mark]
+                               [--concurrency N]
 
 Prints exactly one line, ``READY <port>``, on stdout once the server answers HTTP; everything else
 goes to stderr. Each call of the removal function appends one line to --calls (fsynced) before it
@@ -297,6 +298,8 @@ def main() -> int:
     ap.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0 = pick a free one)")
     ap.add_argument("--calls", help="file that gets one line per call of the removal function")
     ap.add_argument("--delay", type=float, default=0.0, help="seconds to sleep in each call")
+    ap.add_argument("--concurrency", type=int, default=1,
+                    help="calls run at once (several daemons sharing one app, as in cluster tests)")
     ap.add_argument("--fail-first", type=int, default=0,
                     help="the first N calls (after --quota-first ones) raise RuntimeError")
     ap.add_argument("--quota-first", type=int, default=0,
@@ -327,7 +330,7 @@ def main() -> int:
     if args.kind == "limits":
         demo.queue(max_size=1)
     else:
-        demo.queue()
+        demo.queue(default_concurrency_limit=args.concurrency)
 
     port = args.port or free_port()
     launch = {

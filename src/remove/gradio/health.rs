@@ -3,7 +3,8 @@
 
 use super::breaker::Gate;
 use super::GradioEngine;
-use crate::remove::{Condition, EngineHealth, EngineKind, EngineReport};
+use crate::dependency::{Condition, Dependency, Report};
+use crate::remove::EngineKind;
 use crate::shutdown::Shutdown;
 use serde_json::json;
 use std::sync::Arc;
@@ -59,8 +60,8 @@ impl GradioEngine {
     }
 }
 
-impl EngineHealth for GradioEngine {
-    fn report(&self) -> EngineReport {
+impl Dependency for GradioEngine {
+    fn report(&self) -> Report {
         let probe = self.probe.lock().clone();
         let breaker = self.breaker.lock();
         let details = json!({
@@ -83,6 +84,7 @@ impl EngineHealth for GradioEngine {
             Some(p) if self.fallback.is_some() => (Condition::Degraded, format!("{p}; the embedded engine stands in")),
             Some(p) => (Condition::Failing, format!("{p}; photos wait and are retried")),
         };
-        EngineReport { condition, message, details }
+        // A failing remote keeps the daemon ready: photos wait and are retried, nothing is lost.
+        Report { name: "engine", condition, message, details, ready: true }
     }
 }

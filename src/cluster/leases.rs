@@ -1,0 +1,72 @@
+//! Leases: a key in the journal bucket that says which running instance holds a job or is making
+//! a cut-out. Taken with compare-and-set, released by deleting it; a lease whose holder is no
+//! longer alive is taken over, and counts the runs that died holding it.
+
+use super::nodes::Nodes;
+use super::BrokerError;
+use async_nats::jetstream::kv::{self, CreateErrorKind, DeleteErrorKind, Operation, UpdateErrorKind};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Holder {
+    node: String,
+    instance: String,
+    /// Runs under this lease that started and never finished, this one included.
+    runs: u32,
+}
+
+/// What taking a lease gave.
+pub(super) enum Taken {
+    /// Held now, at this bucket revision; `crashed` earlier runs died holding it.
+    Held { revision: u64, crashed: u32 },
+    /// Another live instance holds it.
+    Busy,
+}
+
+/// Takes the lease `key` for this instance.
+pub(super) async fn take(bucket: &kv::Store, key: &str, nodes: &Nodes) -> Result<Taken, BrokerError> {
+    let me = &nodes.me;
+    loop {
+        let entry = bucket.entry(key).await.map_err(|e| BrokerError::new("cannot read a lease", e))?;
+        let current = entry.filter(|e| e.operation == Operation::Put);
+        let (previous_runs, revision) = match &current {
+            None => (0, None),
+            Some(entry) => {
+                let holder: Option<Holder> = serde_json::from_slice(&entry.value).ok();
+                match holder {
+                    // Left by this instance after a run whose release did not reach the broker.
+                    Some(h) if h.instance == me.instance => (0, Some(entry.revision)),
+                    Some(h) if nodes.alive(&h.node, &h.instance) => return Ok(Taken::Busy),
+                    Some(h) => (h.runs, Some(entry.revision)),
+                    None => (0, Some(entry.revision)),
+                }
+            }
+        };
+        let value = Holder { node: me.node.clone(), instance: me.instance.clone(), runs: previous_runs + 1 };
+        let value = serde_json::to_vec(&value).expect("a lease serialises").into();
+        let written = match revision {
+            None => bucket.create(key, value).await.map_err(|e| match e.kind() {
+                CreateErrorKind::AlreadyExists => None,
+                _ => Some(BrokerError::new("cannot take a lease", e)),
+            }),
+            Some(revision) => bucket.update(key, value, revision).await.map_err(|e| match e.kind() {
+                UpdateErrorKind::WrongLastRevision => None,
+                _ => Some(BrokerError::new("cannot take over a lease", e)),
+            }),
+        };
+        match written {
+            Ok(revision) => return Ok(Taken::Held { revision, crashed: previous_runs }),
+            Err(None) => continue, // another instance was faster: look again
+            Err(Some(e)) => return Err(e),
+        }
+    }
+}
+
+/// Releases a lease taken at `revision`. False when the broker could not be told (try again);
+/// true also when the lease was taken over meanwhile.
+pub(super) async fn release(bucket: &kv::Store, key: &str, revision: u64) -> bool {
+    match bucket.delete_expect_revision(key, Some(revision)).await {
+        Ok(()) => true,
+        Err(e) => e.kind() == DeleteErrorKind::WrongLastRevision,
+    }
+}

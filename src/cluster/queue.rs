@@ -1,0 +1,285 @@
+//! The cluster's work queue: jobs are messages on a JetStream work-queue stream, one subject per
+//! input, shared by every node.
+//!
+//! - Pushing hands the job to the [`super::outbox`], which publishes it without making the watcher
+//!   wait on the network.
+//! - Popping takes backgrounds first. A job is held under a lease (see [`super::leases`]) so no two
+//!   nodes run one input at once; while it runs, in-progress acks keep its deadline alive; done,
+//!   it is acknowledged; failed for a passing reason, it is handed back with a delay; a node that
+//!   dies holding it loses it to another node when the ack deadline passes.
+
+use super::broker::{Broker, Handles};
+use super::leases::{self, Taken};
+use super::names::{self, key};
+use super::nodes::Nodes;
+use super::outbox::Outbox;
+use super::replica::Replica;
+use super::status::{record_dead_letter, DeadLetter};
+use crate::folders::Folders;
+use crate::job::{InputKind, Job};
+use crate::queue::{WorkQueue, CRASHES_BEFORE_REJECTION};
+use crate::shutdown::Shutdown;
+use crate::sync::Mutex;
+use async_nats::jetstream::{self, AckKind};
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tracing::warn;
+
+/// Longest wait of one pull for a product job.
+const LONG_POLL: Duration = Duration::from_secs(1);
+/// Pause after the broker could not be reached.
+const PAUSE: Duration = Duration::from_millis(500);
+/// A job whose lease is held elsewhere comes back after this.
+const BUSY_DELAY: Duration = Duration::from_secs(1);
+
+/// A job this node is running.
+struct Running {
+    message: Arc<jetstream::Message>,
+    lease: String,
+    revision: u64,
+    crashed: u32,
+    /// Handed back with a delay: no acknowledgement when it is done.
+    deferred: bool,
+    progress: tokio::task::AbortHandle,
+}
+
+pub(crate) struct ClusterQueue {
+    broker: Arc<Broker>,
+    nodes: Arc<Nodes>,
+    replica: Arc<Replica>,
+    shutdown: Shutdown,
+    outbox: Arc<Outbox>,
+    running: Mutex<HashMap<Job, Running>>,
+    closed: AtomicBool,
+    gauges: Gauges,
+}
+
+/// This node's share of the metrics: jobs waiting to be published, jobs running, redeliveries.
+pub(super) struct Gauges {
+    pub depth: prometheus::IntGauge,
+    pub in_flight: prometheus::IntGauge,
+    pub redeliveries: prometheus::IntCounter,
+}
+
+impl ClusterQueue {
+    pub(super) fn new(
+        broker: Arc<Broker>,
+        nodes: Arc<Nodes>,
+        replica: Arc<Replica>,
+        folders: Folders,
+        capacity: usize,
+        gauges: Gauges,
+        shutdown: Shutdown,
+    ) -> Arc<ClusterQueue> {
+        Arc::new(ClusterQueue {
+            outbox: Outbox::new(broker.clone(), folders, capacity, gauges.depth.clone(), shutdown.clone()),
+            broker,
+            nodes,
+            replica,
+            shutdown,
+            running: Mutex::default(),
+            closed: AtomicBool::new(false),
+            gauges,
+        })
+    }
+
+    /// The next message, backgrounds first; `None` when none came within the long poll.
+    async fn next_message(&self, handles: &Handles) -> Result<Option<jetstream::Message>, ()> {
+        let now = handles.consumer(InputKind::Background).fetch().max_messages(1).messages().await;
+        if let Some(message) = now.map_err(|_| ())?.next().await {
+            return message.map(Some).map_err(|_| ());
+        }
+        let polled = handles.consumer(InputKind::Product).batch().max_messages(1).expires(LONG_POLL).messages().await;
+        match polled.map_err(|_| ())?.next().await {
+            Some(message) => message.map(Some).map_err(|_| ()),
+            None => Ok(None),
+        }
+    }
+
+    async fn take(&self) -> Option<Job> {
+        loop {
+            if self.closed.load(Ordering::SeqCst) || self.shutdown.is_stopping() {
+                return None;
+            }
+            let Some(handles) = self.broker.handles().filter(|_| self.broker.connected()) else {
+                self.shutdown.sleep(PAUSE).await;
+                continue;
+            };
+            let message = match self.shutdown.until(self.next_message(&handles)).await {
+                None => return None,
+                Some(Ok(Some(message))) => message,
+                Some(Ok(None)) => continue,
+                Some(Err(())) => {
+                    self.shutdown.sleep(PAUSE).await;
+                    continue;
+                }
+            };
+            if let Some(job) = self.hold(&handles, message).await {
+                return Some(job);
+            }
+        }
+    }
+
+    /// Takes the lease of a fetched job; `None` when it must wait (the message is handed back).
+    async fn hold(&self, handles: &Handles, message: jetstream::Message) -> Option<Job> {
+        let Some(job) = names::job_of(&message.subject) else {
+            warn!(subject = %message.subject, "a message that is not a thumbgen job; dropping it");
+            let _ = message.ack_with(AckKind::Term).await;
+            return None;
+        };
+        if message.info().is_ok_and(|i| i.delivered > 1) {
+            self.gauges.redeliveries.inc();
+            self.nodes.redeliveries.fetch_add(1, Ordering::Relaxed);
+        }
+        let busy = self.closed.load(Ordering::SeqCst) || self.running.lock().contains_key(&job);
+        let lease = key::job_lease(job.kind, &job.name);
+        let taken = if busy { Ok(Taken::Busy) } else { leases::take(&handles.journal, &lease, &self.nodes).await };
+        let (revision, crashed) = match taken {
+            Ok(Taken::Held { revision, crashed }) => (revision, crashed),
+            Ok(Taken::Busy) | Err(_) => {
+                let _ = message.ack_with(AckKind::Nak(Some(BUSY_DELAY))).await;
+                return None;
+            }
+        };
+        // Everything the node before recorded is in the journal before this lease: wait for it.
+        if !self.replica.caught_up(revision, Duration::from_secs(5)).await {
+            let _ = leases::release(&handles.journal, &lease, revision).await;
+            let _ = message.ack_with(AckKind::Nak(Some(BUSY_DELAY))).await;
+            return None;
+        }
+        let message = Arc::new(message);
+        let progress = self.shutdown.spawn(keep_alive(message.clone(), self.broker.ack_wait() / 3)).abort_handle();
+        let mut running = self.running.lock();
+        running.insert(job.clone(), Running { message, lease, revision, crashed, deferred: false, progress });
+        self.gauges.in_flight.set(running.len() as i64);
+        Some(job)
+    }
+
+    /// Ends a running job's lease and answers its message (`ack` is `None` for a deferred job,
+    /// whose answer was already sent).
+    fn finish(&self, running: Running, ack: Option<AckKind>) {
+        running.progress.abort();
+        let Some(handles) = self.broker.handles() else { return };
+        let shutdown = self.shutdown.clone();
+        self.shutdown.spawn(async move {
+            if let Some(kind) = ack {
+                let _ = match kind {
+                    AckKind::Ack => running.message.double_ack().await,
+                    other => running.message.ack_with(other).await,
+                };
+            }
+            // A lease left behind would keep the input from every other node while this one
+            // lives: keep trying until the broker hears it (or this node stops, which ends it).
+            while !leases::release(&handles.journal, &running.lease, running.revision).await {
+                if !shutdown.sleep(PAUSE).await {
+                    break;
+                }
+            }
+        });
+    }
+}
+
+impl ClusterQueue {
+    /// Keeps a record of a job rejected for killing its workers, for `thumbgen cluster status`.
+    fn dead_letter(&self, job: &Job, crashed_runs: u32) {
+        let Some(handles) = self.broker.handles() else { return };
+        let letter = DeadLetter {
+            kind: job.kind,
+            name: job.name.clone(),
+            crashed_runs,
+            node: self.nodes.me.node.clone(),
+            at_ms: SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+        };
+        self.shutdown.spawn(async move { record_dead_letter(&handles, &letter).await });
+    }
+}
+
+/// Tells the broker the job is still being worked on, so its deadline does not pass.
+async fn keep_alive(message: Arc<jetstream::Message>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let _ = message.ack_with(AckKind::Progress).await;
+    }
+}
+
+impl WorkQueue for ClusterQueue {
+    fn push(&self, job: Job) -> bool {
+        self.outbox.push(job, true)
+    }
+
+    fn requeue(&self, job: Job) -> bool {
+        self.outbox.push(job, false)
+    }
+
+    fn pop(&self) -> Pin<Box<dyn Future<Output = Option<Job>> + Send + '_>> {
+        Box::pin(self.take())
+    }
+
+    fn done(&self, job: &Job) {
+        let removed = {
+            let mut running = self.running.lock();
+            let removed = running.remove(job);
+            self.gauges.in_flight.set(running.len() as i64);
+            removed
+        };
+        let Some(running) = removed else { return };
+        let ack = (!running.deferred).then_some(AckKind::Ack);
+        if ack.is_some() {
+            self.nodes.jobs_done.fetch_add(1, Ordering::Relaxed);
+        }
+        if running.crashed >= CRASHES_BEFORE_REJECTION {
+            self.dead_letter(job, running.crashed);
+        }
+        self.finish(running, ack);
+    }
+
+    fn defer(&self, job: &Job, delay: Duration) -> bool {
+        let mut running = self.running.lock();
+        let Some(entry) = running.get_mut(job) else { return false };
+        entry.deferred = true;
+        let message = entry.message.clone();
+        self.shutdown.spawn(async move {
+            let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
+        });
+        true
+    }
+
+    fn crashed_runs(&self, job: &Job) -> u32 {
+        self.running.lock().get(job).map_or(0, |r| r.crashed)
+    }
+
+    fn take_overflow(&self) -> bool {
+        self.outbox.take_overflow()
+    }
+
+    fn is_idle(&self) -> bool {
+        self.outbox.len() == 0 && self.running.lock().is_empty()
+    }
+
+    fn len(&self) -> usize {
+        self.outbox.len()
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+    }
+
+    fn hand_back(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            let unfinished: Vec<Running> = self.running.lock().drain().map(|(_, r)| r).collect();
+            let Some(handles) = self.broker.handles() else { return };
+            for running in unfinished {
+                running.progress.abort();
+                if !running.deferred {
+                    let _ = running.message.ack_with(AckKind::Nak(None)).await;
+                }
+                let _ = leases::release(&handles.journal, &running.lease, running.revision).await;
+            }
+        })
+    }
+}
