@@ -39,17 +39,20 @@ impl Cutout {
         debug_assert_eq!(photo.dimensions(), mask.dimensions());
         let (x, y, w, h) = bounding_box(mask.as_raw(), mask.width(), mask.height(), 1, 0)?;
         // Work on the box plus a margin of backdrop, which the colour estimate needs.
-        let radius = (photo.width().max(photo.height()) / 200).max(4);
+        let radius = edge_radius(photo);
         let (mx, my) = (x.saturating_sub(radius), y.saturating_sub(radius));
         let mw = (x + w + radius).min(photo.width()) - mx;
         let mh = (y + h + radius).min(photo.height()) - my;
-        let mut region = RgbaImage::new(mw, mh);
-        for (ox, oy, pixel) in region.enumerate_pixels_mut() {
-            let [r, g, b] = photo.get_pixel(mx + ox, my + oy).0;
-            *pixel = image::Rgba([r, g, b, mask.get_pixel(mx + ox, my + oy)[0]]);
-        }
-        decontaminate(&mut region, radius as usize);
+        let region = join(photo, mask, (mx, my, mw, mh), radius);
         Some(Cutout { image: crop(&region, x - mx, y - my, w, h) })
+    }
+
+    /// The whole photo with `mask` as its alpha and its edges treated as in
+    /// [`Cutout::from_mask`], uncropped (what `thumbgen cutout` writes); `None` when the mask holds
+    /// no product.
+    pub fn full_frame(photo: &RgbImage, mask: &GrayImage) -> Option<RgbaImage> {
+        bounding_box(mask.as_raw(), mask.width(), mask.height(), 1, 0)?;
+        Some(join(photo, mask, (0, 0, photo.width(), photo.height()), edge_radius(photo)))
     }
 
     /// Uses an image that already has transparency as the cut-out; `None` when it is fully transparent.
@@ -57,6 +60,22 @@ impl Cutout {
         let (x, y, w, h) = bounding_box(image.as_raw(), image.width(), image.height(), 4, 3)?;
         Some(Cutout { image: crop(&image, x, y, w, h) })
     }
+}
+
+/// How far around an edge pixel its product and backdrop colours are estimated.
+fn edge_radius(photo: &RgbImage) -> u32 {
+    (photo.width().max(photo.height()) / 200).max(4)
+}
+
+/// The rectangle `(x, y, w, h)` of the photo with the mask as alpha, edges decontaminated.
+fn join(photo: &RgbImage, mask: &GrayImage, (x, y, w, h): (u32, u32, u32, u32), radius: u32) -> RgbaImage {
+    let mut region = RgbaImage::new(w, h);
+    for (ox, oy, pixel) in region.enumerate_pixels_mut() {
+        let [r, g, b] = photo.get_pixel(x + ox, y + oy).0;
+        *pixel = image::Rgba([r, g, b, mask.get_pixel(x + ox, y + oy)[0]]);
+    }
+    decontaminate(&mut region, radius as usize);
+    region
 }
 
 /// A copy of a rectangle of an image, row by row (`imageops::crop_imm` copies pixel by pixel).

@@ -23,6 +23,9 @@ use tracing::error;
 
 /// Freed image buffers go back to the system once the queue has stayed empty this long.
 const TRIM_GRACE: Duration = Duration::from_secs(2);
+/// The removal model (tens of MB) is released once no job has finished for this long; the next
+/// photo loads it again (about 0.1 s with onnxruntime).
+const MODEL_GRACE: Duration = Duration::from_secs(60);
 
 pub(crate) struct Workers {
     pipeline: Arc<Pipeline>,
@@ -94,12 +97,22 @@ impl Workers {
         }
     }
 
-    /// Gives freed image buffers back to the system once the queue has stayed empty a moment:
-    /// files dropped one by one keep their warm buffers, an idle daemon stays small.
+    /// Gives freed image buffers back to the system once the queue has stayed empty a moment,
+    /// and the removal model once nothing has happened for longer: files dropped one by one keep
+    /// their warm buffers and model, an idle daemon stays small.
     fn release_memory_if_still_idle(&self) {
         let (queue, shutdown) = (self.queue.clone(), self.shutdown.clone());
+        let (pipeline, status) = (self.pipeline.clone(), self.status.clone());
         self.shutdown.spawn(async move {
-            if shutdown.sleep(TRIM_GRACE).await && queue.is_idle() {
+            if !shutdown.sleep(TRIM_GRACE).await || !queue.is_idle() {
+                return;
+            }
+            crate::memory::release_idle();
+            if !shutdown.sleep(MODEL_GRACE - TRIM_GRACE).await {
+                return;
+            }
+            if queue.is_idle() && status.since_progress() >= MODEL_GRACE {
+                pipeline.release_engine();
                 crate::memory::release_idle();
             }
         });
