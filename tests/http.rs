@@ -202,3 +202,21 @@ fn an_unreachable_daemon_is_unhealthy_and_a_taken_port_fails_the_start() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot listen") && err.contains("PORT"), "{err}");
 }
+
+#[test]
+fn the_daemon_is_ready_before_the_model_loads_and_loads_it_with_the_first_photo() {
+    let sb = Sandbox::new();
+    let d = sb.start(&[]);
+    assert_eq!(d.get("/health/ready").0, 200, "ready: the engine is found, the model waits for a photo");
+    let (_, body) = health(&d);
+    let engine = &body["checks"]["dependencies"];
+    assert_eq!(engine["status"], "ok", "{body}");
+    assert_eq!(engine["model_loaded"], false, "{body}");
+    assert!(engine["message"].as_str().unwrap().contains("loads with the first photo"), "{body}");
+
+    sb.drop_file("produtos", "p.jpg", &synth::product_jpeg(Shape::Box, [190, 30, 40], 2));
+    assert!(wait_until(LONG, || sb.output().join("p.jpg").exists()));
+    let (_, body) = health(&d);
+    assert_eq!(body["checks"]["dependencies"]["model_loaded"], true, "{body}");
+    assert!(d.log_text().contains("embedded u2netp model loaded"), "{}", d.log_text());
+}

@@ -10,6 +10,7 @@ mod gradio;
 mod local;
 #[cfg(feature = "onnxruntime")]
 mod onnxruntime;
+#[cfg(feature = "embedded")]
 mod refine;
 #[cfg(feature = "tract")]
 mod tract;
