@@ -7,8 +7,8 @@
 #     -v "$PWD/produtos:/data/produtos" -v "$PWD/backgrounds:/data/backgrounds" \
 #     -v "$PWD/thumbnails-prontas:/data/thumbnails-prontas" -v "$PWD/logs:/data/logs" thumbgen
 #
-# The runtime is debian:bookworm-slim rather than distroless/cc: the binary needs only glibc
-# and the CA certificates (for the optional Gradio engine over HTTPS), which both provide, but
+# The runtime is debian:bookworm-slim rather than distroless/cc: the binary needs only glibc,
+# libstdc++ (for onnxruntime) and the CA certificates (for the optional Gradio engine over HTTPS), which both provide, but
 # the Debian image also has a shell, so `docker exec` can run scripts/diagnose.sh, ls and tail
 # when something goes wrong, for about 25 MB more. Builder and runtime are the same Debian
 # release, so the glibc the binary was linked against is the one it runs with.
@@ -20,9 +20,15 @@ ARG DEBIAN_RELEASE=bookworm
 FROM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS builder
 WORKDIR /build
 
-# Dependencies first, against a placeholder crate: this layer is rebuilt only when Cargo.toml
-# or Cargo.lock change, not on every source edit.
-COPY Cargo.toml Cargo.lock ./
+# build.rs fetches onnxruntime's library from its PyPI wheel with pip (pinned version and SHA-256).
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends python3-pip \
+    && rm -rf /var/lib/apt/lists/*
+
+# Dependencies first, against a placeholder crate: this layer is rebuilt only when Cargo.toml,
+# Cargo.lock or build.rs change, not on every source edit (the onnxruntime wheel is fetched here).
+COPY Cargo.toml Cargo.lock build.rs ./
 RUN mkdir src \
     && echo 'fn main() {}' > src/main.rs \
     && : > src/lib.rs \
@@ -37,6 +43,9 @@ COPY src ./src
 RUN touch src/main.rs src/lib.rs \
     && cargo build --release --locked \
     && install -D -m 0755 target/release/thumbgen /out/thumbgen \
+    && install -D -m 0644 -t /out/lib target/release/libonnxruntime.so.1.32.0 \
+    && install -D -m 0644 -t /out/doc target/release/LICENSE-onnxruntime-MIT.txt \
+       target/release/onnxruntime-ThirdPartyNotices.txt \
     && /out/thumbgen --version
 
 # --- Runtime ----------------------------------------------------------------------------------
@@ -55,6 +64,10 @@ RUN apt-get update \
     && chown -R 1000:1000 /data
 
 COPY --from=builder /out/thumbgen /usr/local/bin/thumbgen
+# The onnxruntime library the embedded engine loads (found in ../lib/thumbgen/ from the binary),
+# with its licence and third-party notices. It needs libstdc++, which the slim image has (apt uses it).
+COPY --from=builder /out/lib/ /usr/local/lib/thumbgen/
+COPY --from=builder /out/doc/ /usr/share/doc/thumbgen/
 COPY README.md models/LICENSE-U2NET-Apache-2.0.txt models/LICENSE-rembg-MIT.txt /usr/share/doc/thumbgen/
 
 # Listen on all interfaces inside the container (the default is loopback only).

@@ -136,3 +136,33 @@ def thumbgen_full_alpha(cutout_png: Path, photo_path: Path):
     alpha = np.zeros(photo.shape[:2], np.uint8)
     alpha[y : y + cut.shape[0], x : x + cut.shape[1]] = cut[..., 3]
     return alpha, {"x": int(x), "y": int(y), "w": int(cut.shape[1]), "h": int(cut.shape[0]), "match_mad": err}
+
+
+def mask_scores(alpha: np.ndarray, gt: np.ndarray, ignore: np.ndarray | None = None, tolerance=0.0075):
+    """A mask against ground truth, leaving out the `ignore` pixels (VOC "void" bands): IoU at
+    alpha >= 128, MAE of alpha/255, and boundary F — the harmonic mean of the share of predicted
+    edge pixels within `tolerance` x the image diagonal of a true edge pixel and the reverse."""
+    from scipy import ndimage
+
+    keep = np.ones(gt.shape, bool) if ignore is None else ignore < 128
+    a, g = (alpha >= 128) & keep, (gt >= 128) & keep
+    union = (a | g).sum()
+    mae = float(np.abs(alpha.astype(np.float64) - gt.astype(np.float64))[keep].mean() / 255)
+
+    def edge(m):
+        return m & ~ndimage.binary_erosion(m, structure=np.ones((3, 3), bool), border_value=0)
+
+    ea, eg = edge(alpha >= 128) & keep, edge(gt >= 128) & keep
+    tol = tolerance * float(np.hypot(*gt.shape))
+    if ea.any() and eg.any():
+        precision = float((ndimage.distance_transform_edt(~eg)[ea] <= tol).mean())
+        recall = float((ndimage.distance_transform_edt(~ea)[eg] <= tol).mean())
+        f = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    else:
+        f = 1.0 if ea.any() == eg.any() else 0.0
+    return {"iou": float((a & g).sum() / union) if union else 1.0, "mae": mae, "boundary_f": f}
+
+
+def load_grey(path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im.convert("L"))

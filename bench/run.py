@@ -6,6 +6,9 @@ One run measures, in this order (each section can be skipped with --only):
               work in libvips 8.18 (pyvips), interleaved rounds, CPU from the child's rusage;
 2. removal  - background removal per photo: thumbgen's embedded engine (daemon, per-photo removal
               time from /metrics) vs rembg 2.0.86 with the same u2netp model; IoU vs ground truth;
+   real     - the real-photo set (../shared/fixtures/real): CPU, wall and peak RSS of
+              `thumbgen process` vs rembg over all photos, and mask quality (IoU, MAE, boundary F
+              against the ground-truth masks) of `thumbgen cutout --mask` next to rembg's;
 3. latency  - drop -> last thumbnail latency for small cut-outs (no removal), daemon running;
 4. idle     - an idle daemon's CPU and RSS over 60 s;
 5. burst    - 10 000 small cut-outs renamed in at once: all processed?, throughput, peak RSS;
@@ -43,12 +46,19 @@ import corpus  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
-SECTIONS = ("compose", "removal", "latency", "idle", "burst")
+SECTIONS = ("compose", "removal", "real", "latency", "idle", "burst")
 EXTRA_SECTIONS = ("overflow", "cluster")  # only with --only
 
 TARGETS = {
     "compose_cpu_ratio": 0.3,
+    "compose_cpu_ratio_today": 0.46,  # must not get worse than this
     "removal_wall_ratio": 1.0,
+    "removal_cpu_ratio": 1.0,
+    "removal_peak_rss_mb": 500.0,  # 2 workers, 12 MP photos
+    "real_cpu_ratio": 1.0,
+    "real_wall_ratio": 1.0,
+    "real_peak_rss_mb": 250.0,  # 2 workers, the real-photo set
+    "real_iou_mean": 0.870,  # today's mean, as quoted (three decimals); compared at that precision
     "latency_p99_ms": 50.0,
     "burst_peak_rss_mb": 300.0,
     "idle_cpu_pct": 0.5,  # "about zero": we call anything under 0.5 % of one core zero
@@ -74,6 +84,8 @@ def parse_args():
     ap.add_argument("--b", type=int, help="compose: backgrounds (BENCH_B, default 2)")
     ap.add_argument("--m", type=int, help="removal: photos (BENCH_M, default 8)")
     ap.add_argument("--k", type=int, help="latency: drops (BENCH_K, default 200)")
+    ap.add_argument("--real-dir", default=os.environ.get("BENCH_REAL_DIR", "../shared/fixtures/real"),
+                    help="real photos with masks and manifest.tsv (BENCH_REAL_DIR)")
     ap.add_argument("--burst", type=int, help="burst: files (BENCH_BURST, default 10000)")
     ap.add_argument("--burst-b", type=int, help="burst: backgrounds (BENCH_BURST_B, default 0)")
     ap.add_argument("--compose-rounds", type=int, help="BENCH_COMPOSE_ROUNDS, default 3")
@@ -97,6 +109,7 @@ def parse_args():
     cfg["cluster_drops"] = env_int("BENCH_CLUSTER_DROPS", 100)
     cfg["work_dir"] = Path(a.work_dir).resolve()
     cfg["binary"] = Path(a.binary).resolve()
+    cfg["real_dir"] = Path(a.real_dir).resolve()
     cfg["only"] = [s.strip() for s in a.only.split(",") if s.strip()]
     unknown = set(cfg["only"]) - set(SECTIONS) - set(EXTRA_SECTIONS)
     if unknown:
@@ -710,6 +723,110 @@ def removal_batch(cfg, ctx, photos, base):
             "written": prom(m1, "thumbgen_thumbnails_written_total")}
 
 
+# --- 2b. real photos ------------------------------------------------------------------------------
+
+def real_photos(folder: Path):
+    """(image, mask, ignore-or-None) for every row of the set's manifest.tsv."""
+    rows = []
+    lines = (folder / "manifest.tsv").read_text().splitlines()
+    head = lines[0].split("\t")
+    for line in lines[1:]:
+        row = dict(zip(head, line.split("\t")))
+        ignore = None if row["ignore"] in ("", "-") else folder / row["ignore"]
+        rows.append((folder / row["file"], folder / row["mask"], ignore))
+    return rows
+
+
+def section_real(cfg, ctx):
+    folder = Path(cfg["real_dir"])
+    if not (folder / "manifest.tsv").is_file():
+        log(f"real: no {folder / 'manifest.tsv'}; section skipped")
+        return {"skipped": f"no manifest in {folder}"}
+    rows = real_photos(folder)
+    if cfg["quick"]:
+        rows = rows[:3]
+    n = len(rows)
+    log(f"real: {n} photos from {folder}")
+    warm([r[0] for r in rows])
+    root = fresh(ctx["work"] / "real")
+    u2 = ctx["work"] / "u2net_home"
+    u2.mkdir(exist_ok=True)
+    shutil.copyfile(ctx["repo"] / "models" / "u2netp.onnx", u2 / "u2netp.onnx")
+    rembg_env = dict(os.environ, HOME=str(ctx["home"]), U2NET_HOME=str(u2),
+                     HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9", NO_PROXY="")
+    load = SystemLoad()
+    own_cpu = 0.0
+    tg_runs, rb_runs = [], []
+    for r in range(1, cfg["removal_rounds"] + 1):
+        base = fresh(root / f"r{r}-thumbgen")
+        link_into([p for p, _, _ in rows], base / "produtos")
+        res = run_measured([str(cfg["binary"]), "process", "--base-dir", str(base)], base,
+                           clean_env(ctx["home"]), ctx["logs"] / f"real-r{r}-thumbgen.log")
+        if res["rc"] != 0:
+            raise RuntimeError(f"thumbgen process failed; see {ctx['logs'] / f'real-r{r}-thumbgen.log'}")
+        tg_runs.append(res)
+        own_cpu += res["cpu_s"]
+        masks = fresh(root / f"r{r}-rembg-masks")
+        res = run_measured([str(ctx["python"]), str(HERE / "rembg_remove.py"), "--masks", str(masks)]
+                           + [str(p) for p, _, _ in rows], root, rembg_env, ctx["logs"] / f"real-r{r}-rembg.log")
+        if res["rc"] != 0:
+            raise RuntimeError(f"rembg failed; see {ctx['logs'] / f'real-r{r}-rembg.log'}")
+        res["masks"] = masks
+        rb_runs.append(res)
+        own_cpu += res["cpu_s"]
+        log(f"real r{r}: thumbgen process {tg_runs[-1]['cpu_s']:.1f} CPU s, {tg_runs[-1]['wall_s']:.1f} s, "
+            f"{tg_runs[-1]['maxrss_mb']:.0f} MB; rembg {res['cpu_s']:.1f} CPU s, {res['wall_s']:.1f} s")
+    log("real: `thumbgen cutout --mask` for every photo, scored against the masks")
+    cut_dir = fresh(root / "thumbgen-masks")
+    cutout_runs = []
+    for photo, _, _ in rows:
+        out = cut_dir / (photo.stem + ".png")
+        res = run_measured([str(cfg["binary"]), "cutout", str(photo), str(out), "--mask"], root,
+                           clean_env(ctx["home"]), ctx["logs"] / f"real-cutout-{photo.stem}.log")
+        res["photo"] = photo.stem
+        cutout_runs.append(res)
+        own_cpu += res["cpu_s"]
+    load_info = load.done(own_cpu)
+
+    import numpy as np
+    per_photo = []
+    for (photo, mask, ignore), run in zip(rows, cutout_runs):
+        gt = analysis.load_grey(mask)
+        ign = analysis.load_grey(ignore) if ignore else None
+        row = {"photo": photo.stem, "thumbgen_exit": run["rc"]}
+        tg_path = cut_dir / (photo.stem + ".png")
+        # exit 1 (no product): an empty mask is what the user gets
+        tg = analysis.load_grey(tg_path) if tg_path.is_file() else np.zeros_like(gt)
+        row["thumbgen"] = analysis.mask_scores(tg, gt, ign)
+        row["rembg"] = analysis.mask_scores(analysis.load_grey(rb_runs[0]["masks"] / (photo.stem + ".png")), gt, ign)
+        per_photo.append(row)
+
+    def mean(side, key):
+        return statistics.fmean(p[side][key] for p in per_photo)
+
+    tg_cpu = [t["cpu_s"] / n for t in tg_runs]
+    rb_cpu = [t["cpu_s"] / n for t in rb_runs]
+    tg_wall = [t["wall_s"] / n for t in tg_runs]
+    rb_wall = [t["wall_s"] / n for t in rb_runs]
+    rb_detail = json.loads((ctx["logs"] / "real-r1-rembg.log").read_text().strip().splitlines()[-1])
+    return {
+        "folder": str(folder), "photos": n, "rounds": len(tg_runs),
+        "thumbgen_cpu_s_per_photo": summary(tg_cpu), "rembg_cpu_s_per_photo": summary(rb_cpu),
+        "thumbgen_wall_s_per_photo": summary(tg_wall), "rembg_wall_s_per_photo": summary(rb_wall),
+        "rembg_remove_cpu_s_per_photo": statistics.median(i["cpu_s"] for i in rb_detail["images"]),
+        "ratio_cpu": statistics.median(tg_cpu) / statistics.median(rb_cpu),
+        "ratio_wall": statistics.median(tg_wall) / statistics.median(rb_wall),
+        "thumbgen_peak_rss_mb": max(t["maxrss_mb"] for t in tg_runs),
+        "rembg_peak_rss_mb": max(t["maxrss_mb"] for t in rb_runs),
+        "cutout_cpu_s": summary([c["cpu_s"] for c in cutout_runs]),
+        "cutout_exit_codes": {str(k): sum(1 for c in cutout_runs if c["rc"] == k) for k in {c["rc"] for c in cutout_runs}},
+        "quality": {side: {k: mean(side, k) for k in ("iou", "mae", "boundary_f")} for side in ("thumbgen", "rembg")},
+        "iou_median": {side: statistics.median(p[side]["iou"] for p in per_photo) for side in ("thumbgen", "rembg")},
+        "per_photo": per_photo, "system": load_info,
+        "raw": {"thumbgen": tg_runs, "rembg": [{k: v for k, v in r.items() if k != "masks"} for r in rb_runs]},
+    }
+
+
 # --- 3. latency ---------------------------------------------------------------------------------
 
 class OutputWatcher(threading.Thread):
@@ -1040,6 +1157,8 @@ def markdown(results):
             f"{fmt(c['psnr_thumbgen_vs_vips']['psnr_db_background'])} / {fmt(c['psnr_thumbgen_vs_vips']['psnr_db_min_image'])} "
             f"| | | alike (≥ 30) | {verdict((c['psnr_thumbgen_vs_vips']['psnr_db_min_image'] or 0) >= 30)} |",
             f"| 1 | peak RSS MB | {fmt(t['peak_rss_mb'], '.0f')} | {fmt(v['peak_rss_mb'], '.0f')} | | | |",
+            f"| 1 | compose CPU ratio no worse than before this work | | | {fmt(c['ratio_cpu'], '.2f')}× | ≤ "
+            f"{TARGETS['compose_cpu_ratio_today']}× | {verdict(c['ratio_cpu'] <= TARGETS['compose_cpu_ratio_today'])} |",
         ]
     r = results.get("removal")
     if r:
@@ -1066,6 +1185,33 @@ def markdown(results):
             f"({fmt(r['iou_rembg']['min'], '.4f')}) | | ≥ rembg | "
             f"{verdict(r['iou_thumbgen']['mean'] >= r['iou_rembg']['mean'] - 1e-4)} |",
             f"| 2 | peak RSS MB | {fmt(r['thumbgen_peak_rss_mb'], '.0f')} | {fmt(r['rembg_peak_rss_mb'], '.0f')} | | | |",
+        ]
+    if r:
+        lines += [
+            f"| 2 | removal CPU target: removal CPU ratio (above) | | | {fmt(r['ratio_cpu'], '.2f')}× | ≤ "
+            f"{TARGETS['removal_cpu_ratio']}× | {verdict(r['ratio_cpu'] is not None and r['ratio_cpu'] <= TARGETS['removal_cpu_ratio'])} |",
+            f"| 2 | peak RSS target, 2 workers on 12 MP photos | {fmt(r['thumbgen_peak_rss_mb'], '.0f')} MB | | | ≤ "
+            f"{TARGETS['removal_peak_rss_mb']:.0f} MB | {verdict(r['thumbgen_peak_rss_mb'] <= TARGETS['removal_peak_rss_mb'])} |",
+        ]
+    rp = results.get("real")
+    if rp and "skipped" not in rp:
+        q, qr = rp["quality"]["thumbgen"], rp["quality"]["rembg"]
+        lines += [
+            f"| 2r | real photos ({rp['photos']}): CPU s / photo (`thumbgen process`, 2 workers, whole process; rembg "
+            f"process over all photos) | {fmt(rp['thumbgen_cpu_s_per_photo']['median'], '.3f')} | "
+            f"rembg {fmt(rp['rembg_cpu_s_per_photo']['median'], '.3f')} | {fmt(rp['ratio_cpu'], '.2f')}× | ≤ "
+            f"{TARGETS['real_cpu_ratio']}× | {verdict(rp['ratio_cpu'] <= TARGETS['real_cpu_ratio'])} |",
+            f"| 2r | real photos: wall s / photo (same runs) | {fmt(rp['thumbgen_wall_s_per_photo']['median'], '.3f')} | "
+            f"{fmt(rp['rembg_wall_s_per_photo']['median'], '.3f')} | {fmt(rp['ratio_wall'], '.2f')}× | ≤ "
+            f"{TARGETS['real_wall_ratio']}× | {verdict(rp['ratio_wall'] <= TARGETS['real_wall_ratio'])} |",
+            f"| 2r | real photos: peak RSS MB (`thumbgen process`, 2 workers) | {fmt(rp['thumbgen_peak_rss_mb'], '.0f')} | "
+            f"{fmt(rp['rembg_peak_rss_mb'], '.0f')} | | ≤ {TARGETS['real_peak_rss_mb']:.0f} | "
+            f"{verdict(rp['thumbgen_peak_rss_mb'] <= TARGETS['real_peak_rss_mb'])} |",
+            f"| 2r | real photos: mean IoU (median) / MAE / boundary F (`thumbgen cutout --mask` vs rembg) | "
+            f"{fmt(q['iou'], '.4f')} ({fmt(rp['iou_median']['thumbgen'], '.3f')}) / {fmt(q['mae'], '.3f')} / "
+            f"{fmt(q['boundary_f'], '.3f')} | {fmt(qr['iou'], '.4f')} ({fmt(rp['iou_median']['rembg'], '.3f')}) / "
+            f"{fmt(qr['mae'], '.3f')} / {fmt(qr['boundary_f'], '.3f')} | | IoU ≥ {TARGETS['real_iou_mean']:.3f} | "
+            f"{verdict(round(q['iou'], 3) >= TARGETS['real_iou_mean'])} |",
         ]
     lt = results.get("latency")
     if lt:
@@ -1163,9 +1309,9 @@ def main():
                "machine": machine_facts(cfg, ctx), "targets": TARGETS}
     log(f"work dir {work}; sections {', '.join(cfg['only'])}; results in {out_dir}")
     t0 = time.perf_counter()
-    runners = {"compose": section_compose, "removal": section_removal, "latency": section_latency,
-               "idle": section_idle, "burst": section_burst, "overflow": section_overflow,
-               "cluster": cluster.section_cluster}
+    runners = {"compose": section_compose, "removal": section_removal, "real": section_real,
+               "latency": section_latency, "idle": section_idle, "burst": section_burst,
+               "overflow": section_overflow, "cluster": cluster.section_cluster}
     for name in SECTIONS + EXTRA_SECTIONS:
         if name in cfg["only"]:
             s0 = time.perf_counter()

@@ -4,6 +4,7 @@
 
 use crate::cluster::Cluster;
 use crate::config::{Config, EngineChoice};
+use crate::dependency::Dependency;
 use crate::error::StartError;
 use crate::folders::Folders;
 use crate::metrics::Metrics;
@@ -66,8 +67,8 @@ impl App {
         engine_kinds(&self.config)[0]
     }
 
-    /// Loads the removal engine (off the async threads: it takes a moment), opens the stores and
-    /// builds the pipeline and its workers.
+    /// Sets up the removal engine (the embedded model is found here and loaded with the first
+    /// photo), opens the stores and builds the pipeline and its workers.
     pub(crate) async fn start_pipeline(&self, retries: Retries) -> Result<Arc<Workers>, StartError> {
         let engine = self.load_engine().await?;
         self.status.engine_ready();
@@ -119,23 +120,39 @@ impl App {
         ))
     }
 
-    /// Loads the configured engine. The remote engine also gets the embedded one as its
-    /// stand-in when fallback is on, and a background probe of its reachability.
+    /// The configured engine, with a background probe of a remote engine's reachability.
     async fn load_engine(&self) -> Result<Arc<dyn RemovalEngine>, StartError> {
-        let config = &self.config;
+        let engine = Engine::from_config(&self.config)?;
+        self.status.add_dependency(engine.health);
+        if let Some(remote) = engine.remote {
+            let status = self.status.clone();
+            self.shutdown.spawn(remote.keep_probing(self.shutdown.clone(), move || status.retry_waiting_now()));
+        }
+        Ok(engine.removal)
+    }
+}
+
+/// The configured removal engine, as the pipeline, the health check and the prober see it.
+pub(crate) struct Engine {
+    pub removal: Arc<dyn RemovalEngine>,
+    pub health: Arc<dyn Dependency>,
+    /// The remote engine, whose reachability a daemon keeps probing.
+    pub remote: Option<Arc<GradioEngine>>,
+}
+
+impl Engine {
+    /// The engine the configuration chooses; the remote engine also gets the embedded one as
+    /// its stand-in when fallback is on. Must be called inside the tokio runtime.
+    pub(crate) fn from_config(config: &Config) -> Result<Engine, StartError> {
         let needs_local = config.engine() == EngineChoice::Local || config.gradio_fallback_enabled.0;
-        let local = if needs_local { Some(load_local(config).await?) } else { None };
+        let local = if needs_local { Some(local_engine(config)?) } else { None };
         match (config.engine(), local) {
             (EngineChoice::Gradio, fallback) => {
-                let remote = Arc::new(GradioEngine::new(config, fallback)?);
-                self.status.add_dependency(remote.clone());
-                let status = self.status.clone();
-                self.shutdown
-                    .spawn(remote.clone().keep_probing(self.shutdown.clone(), move || status.retry_waiting_now()));
-                Ok(remote)
+                let remote = Arc::new(GradioEngine::new(config, fallback.map(|(engine, _)| engine))?);
+                Ok(Engine { removal: remote.clone(), health: remote.clone(), remote: Some(remote) })
             }
-            (_, Some(local)) => Ok(local),
-            (_, None) => unreachable!("the embedded engine is loaded whenever it is the engine"),
+            (_, Some((removal, health))) => Ok(Engine { removal, health, remote: None }),
+            (_, None) => unreachable!("the embedded engine is found whenever it is the engine"),
         }
     }
 }
@@ -149,20 +166,20 @@ fn engine_kinds(config: &Config) -> Vec<EngineKind> {
     }
 }
 
-/// The embedded engine, parsed off the async threads.
+/// The embedded engine and its health, found but not loaded: the model loads with the first photo.
+type Local = (Arc<dyn RemovalEngine>, Arc<dyn Dependency>);
+
 #[cfg(feature = "embedded")]
-async fn load_local(_config: &Config) -> Result<Arc<dyn RemovalEngine>, StartError> {
-    let engine = tokio::task::spawn_blocking(crate::remove::LocalEngine::load)
-        .await
-        .map_err(|e| StartError::new("loading the embedded engine failed").because(e))??;
-    Ok(Arc::new(engine))
+fn local_engine(_config: &Config) -> Result<Local, StartError> {
+    let engine = Arc::new(crate::remove::LocalEngine::available()?);
+    Ok((engine.clone(), engine))
 }
 
 /// A build without the `embedded` feature: the embedded engine, chosen or as the remote engine's
 /// stand-in, is a start-up error.
 #[cfg(not(feature = "embedded"))]
-async fn load_local(config: &Config) -> Result<Arc<dyn RemovalEngine>, StartError> {
-    const NONE: &str = "this build has no embedded engine; rebuild with --features embedded";
+fn local_engine(config: &Config) -> Result<Local, StartError> {
+    const NONE: &str = "this build has no embedded engine; rebuild with default features (or --features tract)";
     Err(StartError::new(match config.engine() {
         EngineChoice::Gradio => format!(
             "gradio_fallback_enabled (GRADIO_FALLBACK_ENABLED) needs the embedded engine: {NONE} or set \

@@ -1,4 +1,4 @@
-//! The command line: `thumbgen [run|process|health|config]`. A thin shell over the library; every
+//! The command line: `thumbgen [run|process|health|config|cutout]`. A thin shell over the library; every
 //! error ends as one line on stderr that says what to do.
 
 use crate::config::{Config, Sources};
@@ -37,6 +37,17 @@ enum Command {
     },
     /// Print the effective configuration (secrets masked) and check it
     Config,
+    /// Write one photo's full-size cut-out (RGBA PNG) with the configured engine, like `rembg i`
+    /// (exit 0: written; 1: no product, refused or failed, reason on stderr)
+    Cutout {
+        /// The photo (JPEG, PNG or WebP)
+        photo: PathBuf,
+        /// Where to write the PNG (replaced atomically)
+        out: PathBuf,
+        /// Write the grey alpha mask instead of the cut-out
+        #[arg(long)]
+        mask: bool,
+    },
     /// Cluster mode (NATS_URL): inspect the cluster
     Cluster {
         #[command(subcommand)]
@@ -59,6 +70,7 @@ const EXIT_START_FAILURE: u8 = 2;
 
 pub fn main() -> ExitCode {
     crate::memory::tune_for_images();
+    crate::remove::before_threads();
     let cli = Cli::parse();
     // TLS for remote engines (Hugging Face Spaces): one process-wide crypto provider.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -81,6 +93,28 @@ pub fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("thumbgen: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Cutout { photo, out, mask } => {
+            Logging::init_console_warnings();
+            let request = crate::extract::Request { photo, out, mask_only: mask };
+            let result = on_runtime(1, async move {
+                tokio::task::spawn_blocking(move || crate::extract::run(&config, &request)).await
+            });
+            match result {
+                Ok(Ok(())) => ExitCode::SUCCESS,
+                Ok(Err(e @ crate::extract::Failure::Start(_))) => {
+                    eprintln!("thumbgen: {e}");
+                    ExitCode::from(EXIT_START_FAILURE)
+                }
+                Ok(Err(e)) => {
+                    eprintln!("thumbgen: {e}");
+                    ExitCode::FAILURE
+                }
+                Err(panic) => {
+                    eprintln!("thumbgen: internal error: {panic}");
                     ExitCode::FAILURE
                 }
             }

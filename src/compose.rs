@@ -1,4 +1,5 @@
-//! Compose: place the cut-out on a canvas — plain colour or a background photo.
+//! Compose: place the cut-out on a canvas — plain colour, a background photo, or nothing (a
+//! transparent preset).
 //!
 //! The cut-out is resized once per preset in premultiplied alpha (no dark fringes from
 //! transparent pixels' colour bleeding in) and then blended onto each canvas with the
@@ -7,7 +8,7 @@
 
 use crate::cutout::Cutout;
 use crate::imaging::{box_mean, resize, Filter, Layout};
-use crate::preset::{Anchor, Preset};
+use crate::preset::{Anchor, Backdrop, Preset};
 use fast_image_resize as fr;
 use image::{RgbImage, RgbaImage};
 
@@ -92,9 +93,49 @@ fn make_shadow(product: &RgbaImage, x: u32, y: u32, preset: &Preset) -> Shadow {
     }
 }
 
-/// A canvas of the preset's size filled with its background colour.
-pub fn plain_canvas(preset: &Preset) -> RgbImage {
-    RgbImage::from_pixel(preset.width, preset.height, image::Rgb(preset.background.0))
+/// A finished canvas: opaque, or with straight alpha for a transparent preset.
+pub enum Canvas {
+    Opaque(RgbImage),
+    Transparent(RgbaImage),
+}
+
+/// The product (and its shadow) on the preset's own backdrop: its colour, or nothing.
+pub fn on_backdrop(placed: &Placed, preset: &Preset) -> Canvas {
+    match preset.background {
+        Backdrop::Colour(colour) => {
+            let mut canvas = RgbImage::from_pixel(preset.width, preset.height, image::Rgb(colour.0));
+            blend(&mut canvas, placed);
+            Canvas::Opaque(canvas)
+        }
+        Backdrop::Transparent => Canvas::Transparent(alone(placed, preset)),
+    }
+}
+
+/// The product alone on a transparent canvas, in straight alpha: the shadow is black with its
+/// own alpha, the product laid over it with the premultiplied "over" operator.
+fn alone(placed: &Placed, preset: &Preset) -> RgbaImage {
+    let mut canvas = RgbaImage::new(preset.width, preset.height);
+    if let Some(shadow) = &placed.shadow {
+        shadow.each(&canvas.dimensions(), |x, y, a| canvas.get_pixel_mut(x, y)[3] = a);
+    }
+    let (w, h) = placed.premultiplied.dimensions();
+    for py in 0..h {
+        for px in 0..w {
+            let s = placed.premultiplied.get_pixel(px, py);
+            let a = s[3] as u32;
+            if a == 0 {
+                continue;
+            }
+            let d = canvas.get_pixel_mut(placed.x + px, placed.y + py);
+            // The canvas holds only black shadow so far: its premultiplied colour is 0.
+            let alpha = a + (d[3] as u32 * (255 - a) + 127) / 255;
+            for c in 0..3 {
+                d[c] = ((s[c] as u32 * 255 + alpha / 2) / alpha).min(255) as u8;
+            }
+            d[3] = alpha.min(255) as u8;
+        }
+    }
+    canvas
 }
 
 /// The background scaled to cover the whole canvas, centre-cropped to its aspect ratio.
@@ -108,25 +149,34 @@ pub fn cover(background: &RgbImage, width: u32, height: u32) -> RgbImage {
     RgbImage::from_raw(width, height, pixels).expect("buffer matches")
 }
 
-/// Draws the shadow (if any) and then the product onto `canvas`.
-pub fn blend(canvas: &mut RgbImage, placed: &Placed) {
-    if let Some(shadow) = &placed.shadow {
-        for sy in 0..shadow.h as i64 {
-            for sx in 0..shadow.w as i64 {
-                let (cx, cy) = (shadow.x + sx, shadow.y + sy);
-                if cx < 0 || cy < 0 || cx >= canvas.width() as i64 || cy >= canvas.height() as i64 {
+impl Shadow {
+    /// Calls `draw(x, y, alpha)` for every shadow pixel with some alpha inside a canvas of
+    /// `size` (w, h).
+    fn each(&self, size: &(u32, u32), mut draw: impl FnMut(u32, u32, u8)) {
+        for sy in 0..self.h as i64 {
+            for sx in 0..self.w as i64 {
+                let (cx, cy) = (self.x + sx, self.y + sy);
+                if cx < 0 || cy < 0 || cx >= size.0 as i64 || cy >= size.1 as i64 {
                     continue;
                 }
-                let a = shadow.alpha[(sy * shadow.w as i64 + sx) as usize] as u32;
-                if a == 0 {
-                    continue;
-                }
-                let p = canvas.get_pixel_mut(cx as u32, cy as u32);
-                for c in 0..3 {
-                    p[c] = ((p[c] as u32 * (255 - a) + 127) / 255) as u8;
+                let a = self.alpha[(sy * self.w as i64 + sx) as usize];
+                if a > 0 {
+                    draw(cx as u32, cy as u32, a);
                 }
             }
         }
+    }
+}
+
+/// Draws the shadow (if any) and then the product onto `canvas`.
+pub fn blend(canvas: &mut RgbImage, placed: &Placed) {
+    if let Some(shadow) = &placed.shadow {
+        shadow.each(&canvas.dimensions(), |x, y, a| {
+            let p = canvas.get_pixel_mut(x, y);
+            for c in 0..3 {
+                p[c] = ((p[c] as u32 * (255 - a as u32) + 127) / 255) as u8;
+            }
+        });
     }
     let (w, h) = placed.premultiplied.dimensions();
     for py in 0..h {
@@ -164,12 +214,11 @@ mod tests {
     #[test]
     fn white_stays_exactly_white_around_the_product() {
         let preset = Preset::default();
-        let mut canvas = plain_canvas(&preset);
         let mut cut = red_square(300);
         for x in 0..300 {
             cut.image.put_pixel(x, 0, image::Rgba([0, 0, 0, 0])); // transparent row with black colour
         }
-        blend(&mut canvas, &place(&cut, &preset));
+        let canvas = opaque(on_backdrop(&place(&cut, &preset), &preset));
         assert_eq!(canvas.get_pixel(10, 10).0, [255, 255, 255]);
         assert_eq!(canvas.get_pixel(600, 600).0, [200, 0, 0]);
         let edge_row = canvas.get_pixel(600, 343).0;
@@ -196,11 +245,29 @@ mod tests {
     #[test]
     fn shadow_darkens_below_the_product() {
         let preset = Preset { shadow: true, ..Preset::default() };
-        let mut canvas = plain_canvas(&preset);
         let placed = place(&red_square(400), &preset);
-        blend(&mut canvas, &placed);
+        let canvas = opaque(on_backdrop(&placed, &preset));
         let below = canvas.get_pixel(600, placed.y + 510 + 5);
         assert!(below[0] < 250, "{below:?}");
         assert_eq!(canvas.get_pixel(5, 5).0, [255, 255, 255]);
+    }
+
+    fn opaque(canvas: Canvas) -> RgbImage {
+        match canvas {
+            Canvas::Opaque(rgb) => rgb,
+            Canvas::Transparent(_) => panic!("a colour backdrop makes an opaque canvas"),
+        }
+    }
+
+    #[test]
+    fn a_transparent_backdrop_keeps_only_the_product_and_its_shadow() {
+        let preset = Preset { background: Backdrop::Transparent, shadow: true, ..Preset::default() };
+        let placed = place(&red_square(400), &preset);
+        let Canvas::Transparent(canvas) = on_backdrop(&placed, &preset) else { panic!("transparent") };
+        assert_eq!(canvas.dimensions(), (1200, 1200));
+        assert_eq!(canvas.get_pixel(5, 5)[3], 0, "nothing where there is no product");
+        assert_eq!(canvas.get_pixel(600, 600).0, [200, 0, 0, 255], "the product keeps its straight colour");
+        let below = canvas.get_pixel(600, placed.y + 510 + 5);
+        assert!(below[3] > 0 && below[0] == 0, "the shadow is translucent black: {below:?}");
     }
 }

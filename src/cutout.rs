@@ -39,17 +39,20 @@ impl Cutout {
         debug_assert_eq!(photo.dimensions(), mask.dimensions());
         let (x, y, w, h) = bounding_box(mask.as_raw(), mask.width(), mask.height(), 1, 0)?;
         // Work on the box plus a margin of backdrop, which the colour estimate needs.
-        let radius = (photo.width().max(photo.height()) / 200).max(4);
+        let radius = edge_radius(photo);
         let (mx, my) = (x.saturating_sub(radius), y.saturating_sub(radius));
         let mw = (x + w + radius).min(photo.width()) - mx;
         let mh = (y + h + radius).min(photo.height()) - my;
-        let mut region = RgbaImage::new(mw, mh);
-        for (ox, oy, pixel) in region.enumerate_pixels_mut() {
-            let [r, g, b] = photo.get_pixel(mx + ox, my + oy).0;
-            *pixel = image::Rgba([r, g, b, mask.get_pixel(mx + ox, my + oy)[0]]);
-        }
-        decontaminate(&mut region, radius as usize);
+        let region = join(photo, mask, (mx, my, mw, mh), radius);
         Some(Cutout { image: crop(&region, x - mx, y - my, w, h) })
+    }
+
+    /// The whole photo with `mask` as its alpha and its edges treated as in
+    /// [`Cutout::from_mask`], uncropped (what `thumbgen cutout` writes); `None` when the mask holds
+    /// no product.
+    pub fn full_frame(photo: &RgbImage, mask: &GrayImage) -> Option<RgbaImage> {
+        bounding_box(mask.as_raw(), mask.width(), mask.height(), 1, 0)?;
+        Some(join(photo, mask, (0, 0, photo.width(), photo.height()), edge_radius(photo)))
     }
 
     /// Uses an image that already has transparency as the cut-out; `None` when it is fully transparent.
@@ -57,6 +60,22 @@ impl Cutout {
         let (x, y, w, h) = bounding_box(image.as_raw(), image.width(), image.height(), 4, 3)?;
         Some(Cutout { image: crop(&image, x, y, w, h) })
     }
+}
+
+/// How far around an edge pixel its product and backdrop colours are estimated.
+fn edge_radius(photo: &RgbImage) -> u32 {
+    (photo.width().max(photo.height()) / 200).max(4)
+}
+
+/// The rectangle `(x, y, w, h)` of the photo with the mask as alpha, edges decontaminated.
+fn join(photo: &RgbImage, mask: &GrayImage, (x, y, w, h): (u32, u32, u32, u32), radius: u32) -> RgbaImage {
+    let mut region = RgbaImage::new(w, h);
+    for (ox, oy, pixel) in region.enumerate_pixels_mut() {
+        let [r, g, b] = photo.get_pixel(x + ox, y + oy).0;
+        *pixel = image::Rgba([r, g, b, mask.get_pixel(x + ox, y + oy)[0]]);
+    }
+    decontaminate(&mut region, radius as usize);
+    region
 }
 
 /// A copy of a rectangle of an image, row by row (`imageops::crop_imm` copies pixel by pixel).
@@ -76,29 +95,69 @@ fn crop(image: &RgbaImage, x: u32, y: u32, w: u32, h: u32) -> RgbaImage {
 /// colour `B` is the local average of the photo weighted by transparency, the product colour a
 /// first guess `F̂` weighted by opacity; then `F = F̂ + a·(I − a·F̂ − (1 − a)·B)`, the one-step blur
 /// fusion of Forte & Pitié (2021). Opaque and fully transparent pixels are left as they are.
+///
+/// The weighted averages are taken over cells of about a quarter of `radius` on a side and
+/// interpolated between cell centres: they are smooth over a window of `2·radius + 1` anyway, and
+/// a 12 MP photo's edge then costs a few milliseconds instead of a dozen full-size filter passes.
 fn decontaminate(region: &mut RgbaImage, radius: usize) {
-    let (w, h) = region.dimensions();
-    let alpha: Vec<f32> = region.pixels().map(|p| p[3] as f32 / 255.0).collect();
-    if !alpha.iter().any(|&a| a > 0.0 && a < 1.0) {
+    let (w, h) = (region.width() as usize, region.height() as usize);
+    if !region.pixels().any(|p| p[3] > 0 && p[3] < 255) {
         return;
     }
-    let clear: Vec<f32> = alpha.iter().map(|a| 1.0 - a).collect();
-    let mean_alpha = box_mean(&alpha, w, h, radius);
-    let mean_clear = box_mean(&clear, w, h, radius);
-    for c in 0..3 {
-        let channel: Vec<f32> = region.pixels().map(|p| p[c] as f32 / 255.0).collect();
-        let weighted = |weights: &[f32]| -> Vec<f32> { channel.iter().zip(weights).map(|(v, w)| v * w).collect() };
-        let fg_sum = box_mean(&weighted(&alpha), w, h, radius);
-        let bg_sum = box_mean(&weighted(&clear), w, h, radius);
-        for (k, pixel) in region.pixels_mut().enumerate() {
-            let a = alpha[k];
-            if a <= 0.0 || a >= 1.0 {
+    let cell = (radius / 4).max(1);
+    let (cw, ch) = (w.div_ceil(cell), h.div_ceil(cell));
+    // Per cell: Σa, Σ(1 − a), then Σc·a and Σc·(1 − a) for each colour channel c.
+    let mut sums = vec![vec![0f32; cw * ch]; 8];
+    for (y, row) in region.as_raw().chunks_exact(w * 4).enumerate() {
+        let cell_row = (y / cell) * cw;
+        for (x, p) in row.chunks_exact(4).enumerate() {
+            let k = cell_row + x / cell;
+            let a = p[3] as f32 / 255.0;
+            sums[0][k] += a;
+            sums[1][k] += 1.0 - a;
+            for c in 0..3 {
+                let v = p[c] as f32 / 255.0;
+                sums[2 + c][k] += v * a;
+                sums[5 + c][k] += v * (1.0 - a);
+            }
+        }
+    }
+    let reach = radius.div_ceil(cell);
+    let means: Vec<Vec<f32>> = sums.iter().map(|plane| box_mean(plane, cw as u32, ch as u32, reach)).collect();
+    let floor = 1e-4 * (cell * cell) as f32;
+    // Per cell and channel: the product's first guess F̂ and the backdrop B.
+    let estimate =
+        |c: usize, k: usize| (means[2 + c][k] / means[0][k].max(floor), means[5 + c][k] / means[1][k].max(floor));
+    let axis = |pos: usize, cells: usize| {
+        let s = ((pos as f32 + 0.5) / cell as f32 - 0.5).clamp(0.0, (cells - 1) as f32);
+        let i0 = s.floor() as usize;
+        (i0, (i0 + 1).min(cells - 1), s - i0 as f32)
+    };
+    for (y, row) in region.chunks_exact_mut(w * 4).enumerate() {
+        let (y0, y1, fy) = axis(y, ch);
+        for (x, pixel) in row.chunks_exact_mut(4).enumerate() {
+            let a = pixel[3] as f32 / 255.0;
+            if pixel[3] == 0 || pixel[3] == 255 {
                 continue;
             }
-            let f_hat = fg_sum[k] / mean_alpha[k].max(1e-4);
-            let b = bg_sum[k] / mean_clear[k].max(1e-4);
-            let f = f_hat + a * (channel[k] - a * f_hat - (1.0 - a) * b);
-            pixel[c] = (f.clamp(0.0, 1.0) * 255.0).round() as u8;
+            let (x0, x1, fx) = axis(x, cw);
+            let corners = [
+                (y0 * cw + x0, (1.0 - fx) * (1.0 - fy)),
+                (y0 * cw + x1, fx * (1.0 - fy)),
+                (y1 * cw + x0, (1.0 - fx) * fy),
+                (y1 * cw + x1, fx * fy),
+            ];
+            for (c, channel) in pixel[..3].iter_mut().enumerate() {
+                let (mut f_hat, mut b) = (0.0, 0.0);
+                for &(k, weight) in &corners {
+                    let (f, bg) = estimate(c, k);
+                    f_hat += f * weight;
+                    b += bg * weight;
+                }
+                let i = *channel as f32 / 255.0;
+                let f = f_hat + a * (i - a * f_hat - (1.0 - a) * b);
+                *channel = (f.clamp(0.0, 1.0) * 255.0).round() as u8;
+            }
         }
     }
 }

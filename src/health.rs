@@ -257,3 +257,50 @@ impl Health {
         (ready, body)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dependency::{Condition, Dependency, Report};
+    use crate::queue::LocalQueue;
+    use crate::testkit::Base;
+
+    struct Broker(bool);
+
+    impl Dependency for Broker {
+        fn report(&self) -> Report {
+            let condition = if self.0 { Condition::Ok } else { Condition::Failing };
+            Report { name: "broker", condition, message: String::new(), details: json!({}), ready: self.0 }
+        }
+    }
+
+    fn health(base: &Base, status: &Arc<Status>) -> Health {
+        let gauge = || prometheus::IntGauge::new("g", "g").unwrap();
+        Health {
+            status: status.clone(),
+            folders: base.folders.clone(),
+            queue: Arc::new(LocalQueue::new(8, gauge(), gauge())),
+            resources: Arc::default(),
+            engine: EngineKind::Local,
+            stuck_after: Duration::from_secs(600),
+        }
+    }
+
+    #[test]
+    fn readiness_waits_for_the_engine_the_first_scan_and_every_dependency_and_ends_when_stopping() {
+        let base = Base::new();
+        let status = Arc::new(Status::default());
+        let health = health(&base, &status);
+        let (ready, body) = health.ready();
+        assert!(!ready && body["status"] == "not_ready" && body["engine"] == false, "{body}");
+        status.engine_ready();
+        assert!(!health.ready().0, "not before the first scan");
+        status.first_scan_done();
+        assert!(health.ready().0, "{}", health.ready().1);
+        status.add_dependency(Arc::new(Broker(false)));
+        let (ready, body) = health.ready();
+        assert!(!ready && body["broker"] == false, "an unreachable broker makes the node unready: {body}");
+        status.set_shutting_down();
+        assert!(!health.ready().0);
+    }
+}

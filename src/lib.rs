@@ -10,16 +10,16 @@
 //! 1. Vocabulary and tools that know nothing of the product: [`job`] (the job, the input kind,
 //!    the content hash), [`error`] (rejected / transient / vanished, start-up errors), `sync` (the
 //!    lock policy), `backoff`, `shutdown` (the one handle every task holds), `dependency` (how
-//!    what the daemon relies on reports its health), `disk` (file stamps,
-//!    "still being written", free space), `write` (atomic writes), `imaging` (resize, box filter,
-//!    PNG), `format` (input formats by magic bytes), `naming` (inputs and output names),
-//!    [`preset`] (output presets).
+//!    what the daemon relies on reports its health), `disk` (file stamps, "still being
+//!    written", free space), `write` (atomic writes), `parallel` (one job's pieces on every
+//!    core), `imaging` (resize, box filter, PNG), `format` (input formats by magic bytes),
+//!    `naming` (inputs and output names), [`preset`] (output presets).
 //! 2. Settings and the process: `config` (defaults < TOML < `.env` < environment < flags),
 //!    `logging`, `signals`, `systemd`, `memory` (allocator tuned for image buffers), `folders`
 //!    (the folder contract and what counts as an input).
 //! 3. The stages, each its own room, in the order an input travels: [`validate`] (safe open,
 //!    size, header, strict decode) → [`cutout`] (the product as cropped RGBA) → [`remove`]
-//!    (engines behind a trait: the embedded U²-Netp, a remote Gradio app) → [`compose`] →
+//!    (engines behind a trait: the embedded U²-Netp on onnxruntime or tract, a remote Gradio app) → [`compose`] →
 //!    [`encode`] → `reject` (hopeless inputs moved aside with a note); `store` (the journal of
 //!    done work and name claims, the cut-out cache — each behind a trait with a local
 //!    implementation).
@@ -31,7 +31,8 @@
 //!    `watch` (file events and scans turn complete files into jobs), `worker` (runs jobs,
 //!    retries, fans a new background out to every product).
 //! 6. The surfaces: `health`, `http`, `app` (assembles the parts), `daemon` (`thumbgen run`),
-//!    `batch` (`thumbgen process`), `probe` (`thumbgen health`), [`cli`].
+//!    `batch` (`thumbgen process`), `probe` (`thumbgen health`), `extract` (`thumbgen cutout`),
+//!    [`cli`].
 //!
 //! The library's public API is what the binary, the tests and the fuzz targets use; everything
 //! else is crate-private.
@@ -45,6 +46,7 @@ mod shutdown;
 mod dependency;
 mod disk;
 mod write;
+mod parallel;
 mod imaging;
 mod format;
 mod naming;
@@ -81,6 +83,7 @@ mod app;
 mod daemon;
 mod batch;
 mod probe;
+mod extract;
 pub mod cli;
 
 pub use config::ENV_KEYS;

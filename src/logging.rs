@@ -61,6 +61,16 @@ impl Logging {
         (Logging { _file_guard: guard, filter: handle }, problem)
     }
 
+    /// Warnings and errors on the console only, no file: for one-shot commands that must leave
+    /// no folder behind.
+    pub(crate) fn init_console_warnings() {
+        let _ = tracing_subscriber::fmt()
+            .with_writer(io::stderr)
+            .with_target(false)
+            .with_max_level(tracing::Level::WARN)
+            .try_init();
+    }
+
     /// Applies a new `LOG_LEVEL` (on SIGHUP).
     pub(crate) fn set_level(&self, level: LogLevel) {
         let _ = self.filter.reload(filter_for(level));

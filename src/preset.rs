@@ -22,8 +22,9 @@ pub struct Preset {
     /// Pixels kept free at every canvas edge, whatever `fill` asks.
     pub margin: u32,
     pub anchor: Anchor,
-    /// Canvas colour of the main image (the marketplace white).
-    pub background: Color,
+    /// Canvas of the main image: a colour (the marketplace white) or `transparent` (PNG and
+    /// WebP only: the product alone, for sellers' own layouts; no outputs on backgrounds).
+    pub background: Backdrop,
     /// A soft drop shadow under the product.
     pub shadow: bool,
 }
@@ -39,7 +40,7 @@ impl Default for Preset {
             fill: 0.85,
             margin: 0,
             anchor: Anchor::Center,
-            background: Color([255, 255, 255]),
+            background: Backdrop::Colour(Color([255, 255, 255])),
             shadow: false,
         }
     }
@@ -56,6 +57,10 @@ impl Preset {
             format!("{key}.fill must be between 0.05 and 1.0 (0.85 = 85 % of the canvas)")
         } else if self.margin * 2 >= self.width.min(self.height) {
             format!("{key}.margin leaves no room for the product")
+        } else if self.background == Backdrop::Transparent && self.format == OutputFormat::Jpeg {
+            format!(
+                "{key}.background = \"transparent\" needs {key}.format = \"png\" or \"webp\": JPEG cannot hold transparency"
+            )
         } else {
             return Ok(());
         };
@@ -97,6 +102,36 @@ pub enum Anchor {
     Bottom,
 }
 
+/// The canvas under the product: a colour, or nothing at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backdrop {
+    Colour(Color),
+    Transparent,
+}
+
+/// Written `transparent` or as its colour `#RRGGBB` (so presets made before transparency keep
+/// their fingerprint).
+const TRANSPARENT: &str = "transparent";
+
+impl Serialize for Backdrop {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Backdrop::Colour(colour) => colour.serialize(s),
+            Backdrop::Transparent => s.serialize_str(TRANSPARENT),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Backdrop {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        if text.trim().eq_ignore_ascii_case(TRANSPARENT) {
+            return Ok(Backdrop::Transparent);
+        }
+        Color::parse(&text).map(Backdrop::Colour).map_err(de::Error::custom)
+    }
+}
+
 /// An sRGB colour written as `#RRGGBB`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Color(pub [u8; 3]);
@@ -114,16 +149,21 @@ impl Serialize for Color {
     }
 }
 
-impl<'de> Deserialize<'de> for Color {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
+impl Color {
+    fn parse(text: &str) -> Result<Color, String> {
         let hex = text.trim().trim_start_matches('#');
-        let bad = || de::Error::custom(format!("`{text}` is not a colour (use #RRGGBB, e.g. #FFFFFF)"));
-        if hex.len() != 6 {
+        let bad = || format!("`{text}` is not a colour (use #RRGGBB, e.g. #FFFFFF, or \"transparent\")");
+        if hex.len() != 6 || !hex.is_ascii() {
             return Err(bad());
         }
         let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).map_err(|_| bad());
         Ok(Color([byte(0)?, byte(2)?, byte(4)?]))
+    }
+}
+
+impl<'de> Deserialize<'de> for Color {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Color::parse(&String::deserialize(d)?).map_err(de::Error::custom)
     }
 }
 
@@ -136,7 +176,7 @@ mod tests {
         let p = Preset::default();
         assert_eq!((p.width, p.height, p.quality), (1200, 1200, 90));
         assert_eq!(p.format, OutputFormat::Jpeg);
-        assert_eq!(p.background, Color([255, 255, 255]));
+        assert_eq!(p.background, Backdrop::Colour(Color([255, 255, 255])));
         assert!((p.fill - 0.85).abs() < f32::EPSILON);
         p.validate("preset").unwrap();
     }
@@ -147,6 +187,23 @@ mod tests {
         assert_eq!(c, Color([10, 11, 12]));
         assert_eq!(c.to_string(), "#0A0B0C");
         assert!(serde_json::from_str::<Color>("\"white\"").is_err());
+    }
+
+    #[test]
+    fn a_transparent_backdrop_is_only_valid_with_png_or_webp_and_the_message_names_the_key() {
+        let backdrop: Backdrop = serde_json::from_str("\"transparent\"").unwrap();
+        assert_eq!(backdrop, Backdrop::Transparent);
+        let jpeg = Preset { background: Backdrop::Transparent, ..Preset::default() };
+        let message = jpeg.validate("extra_presets[0]").unwrap_err().0;
+        assert!(message.contains("extra_presets[0].background") && message.contains("png"), "{message}");
+        for format in [OutputFormat::Png, OutputFormat::Webp] {
+            Preset { format, ..jpeg.clone() }.validate("preset").unwrap();
+        }
+    }
+
+    #[test]
+    fn a_colour_backdrop_keeps_the_fingerprint_it_had_as_a_plain_colour() {
+        assert!(Preset::default().fingerprint().contains("\"background\":\"#FFFFFF\""));
     }
 
     #[test]

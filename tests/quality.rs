@@ -5,9 +5,16 @@ mod common;
 use common::synth::{iou, product_photo, SHAPES};
 use thumbgen::remove::{LocalEngine, RemovalEngine};
 
+/// As the binary does at start: onnxruntime writes no telemetry files (nextest runs each test in
+/// its own process, so the environment is set before the engine's threads exist).
+fn engine() -> LocalEngine {
+    std::env::set_var("ORT_DISABLE_TELEMETRY", "1");
+    LocalEngine::available().unwrap()
+}
+
 #[test]
 fn embedded_engine_cuts_products_with_mean_iou_over_095() {
-    let engine = LocalEngine::load().unwrap();
+    let engine = engine();
     let colours = [[30, 80, 170], [190, 30, 40], [40, 140, 60], [230, 180, 30], [60, 60, 60]];
     let mut scores = Vec::new();
     for (i, shape) in SHAPES.iter().enumerate() {
@@ -27,7 +34,7 @@ fn embedded_engine_cuts_products_with_mean_iou_over_095() {
 
 #[test]
 fn a_plain_backdrop_without_product_is_not_cut_out() {
-    let engine = LocalEngine::load().unwrap();
+    let engine = engine();
     let empty = image::RgbImage::from_pixel(320, 240, image::Rgb([230, 230, 228]));
     assert!(engine.mask(&empty).unwrap().is_none(), "an empty backdrop must give no product");
 }

@@ -1,16 +1,17 @@
 //! Arbitrary bytes through everything after validation, the way the pipeline does it: decode;
 //! the cut-out from the photo's own transparency, or else from a mask (here made of the input's
-//! bytes, standing in for an engine); then place, blend onto the plain canvas and onto the photo
+//! bytes, standing in for an engine); then place, blend onto the preset's backdrop (a colour or
+//! transparent) and onto the photo
 //! as a cover-cropped background, and encode — for small presets covering every anchor, format,
 //! the shadow, margins and the extremes of `fill`, plus one preset chosen by the input's last bytes.
 #![no_main]
 
 use image::{DynamicImage, GrayImage};
 use libfuzzer_sys::fuzz_target;
-use thumbgen::compose;
+use thumbgen::compose::{self, Canvas};
 use thumbgen::cutout::{self, Cutout};
 use thumbgen::encode::encode;
-use thumbgen::preset::{Anchor, OutputFormat, Preset};
+use thumbgen::preset::{Anchor, Backdrop, OutputFormat, Preset};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(input) = thumbgen_fuzz::check_bytes(data) else { return };
@@ -21,14 +22,17 @@ fuzz_target!(|data: &[u8]| {
     assert!(cw > 0 && ch > 0);
     for preset in presets(data) {
         let placed = compose::place(&cut, &preset);
-        let mut canvas = compose::plain_canvas(&preset);
-        compose::blend(&mut canvas, &placed);
-        assert_eq!(canvas.dimensions(), (preset.width, preset.height));
+        let canvas = compose::on_backdrop(&placed, &preset);
+        let size = match &canvas {
+            Canvas::Opaque(rgb) => rgb.dimensions(),
+            Canvas::Transparent(rgba) => rgba.dimensions(),
+        };
+        assert_eq!(size, (preset.width, preset.height));
         encode(&canvas, &preset).expect("a canvas encodes");
-        if (preset.width, preset.height) == cover.dimensions() {
+        if (preset.width, preset.height) == cover.dimensions() && preset.background != Backdrop::Transparent {
             let mut canvas = cover.clone();
             compose::blend(&mut canvas, &placed);
-            encode(&canvas, &preset).expect("a canvas encodes");
+            encode(&Canvas::Opaque(canvas), &preset).expect("a canvas encodes");
         }
     }
 });
@@ -52,6 +56,7 @@ fn presets(data: &[u8]) -> Vec<Preset> {
         Preset { format: OutputFormat::Png, anchor: Anchor::Top, shadow: true, margin: 4, fill: 1.0, ..small(64, 48) },
         Preset { format: OutputFormat::Webp, anchor: Anchor::Bottom, shadow: true, fill: 0.05, ..small(48, 64) },
         Preset { anchor: Anchor::Bottom, fill: 1.0, quality: 1, ..small(40, 32) },
+        Preset { format: OutputFormat::Png, background: Backdrop::Transparent, shadow: true, ..small(40, 32) },
     ];
     // One more from the last bytes (decoders ignore what follows the image), kept only when valid.
     if let [.., a, b, c, d, e] = *data {

@@ -11,8 +11,12 @@ use serde::{Deserialize, Serialize};
 struct Holder {
     node: String,
     instance: String,
-    /// Runs under this lease that started and never finished, this one included.
+    /// Runs under this lease that started and never finished, this one included (for a parked
+    /// lease: the earlier ones only).
     runs: u32,
+    /// Handed back unrun: anyone may take it, and it keeps its count.
+    #[serde(default)]
+    parked: bool,
 }
 
 /// What taking a lease gave.
@@ -34,6 +38,7 @@ pub(super) async fn take(bucket: &kv::Store, key: &str, nodes: &Nodes) -> Result
             Some(entry) => {
                 let holder: Option<Holder> = serde_json::from_slice(&entry.value).ok();
                 match holder {
+                    Some(h) if h.parked => (h.runs, Some(entry.revision)),
                     // Left by this instance after a run whose release did not reach the broker.
                     Some(h) if h.instance == me.instance => (0, Some(entry.revision)),
                     Some(h) if nodes.alive(&h.node, &h.instance) => return Ok(Taken::Busy),
@@ -42,7 +47,8 @@ pub(super) async fn take(bucket: &kv::Store, key: &str, nodes: &Nodes) -> Result
                 }
             }
         };
-        let value = Holder { node: me.node.clone(), instance: me.instance.clone(), runs: previous_runs + 1 };
+        let value =
+            Holder { node: me.node.clone(), instance: me.instance.clone(), runs: previous_runs + 1, parked: false };
         let value = serde_json::to_vec(&value).expect("a lease serialises").into();
         let written = match revision {
             None => bucket.create(key, value).await.map_err(|e| match e.kind() {
@@ -68,5 +74,17 @@ pub(super) async fn release(bucket: &kv::Store, key: &str, revision: u64) -> boo
     match bucket.delete_expect_revision(key, Some(revision)).await {
         Ok(()) => true,
         Err(e) => e.kind() == DeleteErrorKind::WrongLastRevision,
+    }
+}
+
+/// Parks a lease taken at `revision` whose job was handed back without running: the next taker,
+/// on any node, inherits its `crashed` earlier runs. False when the broker could not be told.
+pub(super) async fn park(bucket: &kv::Store, key: &str, revision: u64, crashed: u32, nodes: &Nodes) -> bool {
+    let me = &nodes.me;
+    let value = Holder { node: me.node.clone(), instance: me.instance.clone(), runs: crashed, parked: true };
+    let value = serde_json::to_vec(&value).expect("a lease serialises").into();
+    match bucket.update(key, value, revision).await {
+        Ok(_) => true,
+        Err(e) => e.kind() == UpdateErrorKind::WrongLastRevision,
     }
 }

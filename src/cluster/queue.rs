@@ -45,6 +45,8 @@ struct Running {
     crashed: u32,
     /// Handed back with a delay: no acknowledgement when it is done.
     deferred: bool,
+    /// Handed back unrun: its lease is parked, not released, so its crash count survives.
+    parked: bool,
     progress: tokio::task::AbortHandle,
 }
 
@@ -155,7 +157,10 @@ impl ClusterQueue {
         let message = Arc::new(message);
         let progress = self.shutdown.spawn(keep_alive(message.clone(), self.broker.ack_wait() / 3)).abort_handle();
         let mut running = self.running.lock();
-        running.insert(job.clone(), Running { message, lease, revision, crashed, deferred: false, progress });
+        running.insert(
+            job.clone(),
+            Running { message, lease, revision, crashed, deferred: false, parked: false, progress },
+        );
         self.gauges.in_flight.set(running.len() as i64);
         Some(job)
     }
@@ -165,7 +170,7 @@ impl ClusterQueue {
     fn finish(&self, running: Running, ack: Option<AckKind>) {
         running.progress.abort();
         let Some(handles) = self.broker.handles() else { return };
-        let shutdown = self.shutdown.clone();
+        let (shutdown, nodes) = (self.shutdown.clone(), self.nodes.clone());
         self.shutdown.spawn(async move {
             if let Some(kind) = ack {
                 let _ = match kind {
@@ -175,7 +180,12 @@ impl ClusterQueue {
             }
             // A lease left behind would keep the input from every other node while this one
             // lives: keep trying until the broker hears it (or this node stops, which ends it).
-            while !leases::release(&handles.journal, &running.lease, running.revision).await {
+            let (bucket, lease, revision) = (&handles.journal, &running.lease, running.revision);
+            while !if running.parked {
+                leases::park(bucket, lease, revision, running.crashed, &nodes).await
+            } else {
+                leases::release(bucket, lease, revision).await
+            } {
                 if !shutdown.sleep(PAUSE).await {
                     break;
                 }
@@ -245,6 +255,18 @@ impl WorkQueue for ClusterQueue {
         let message = entry.message.clone();
         self.shutdown.spawn(async move {
             let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
+        });
+        true
+    }
+
+    fn set_aside(&self, job: &Job) -> bool {
+        let mut running = self.running.lock();
+        let Some(entry) = running.get_mut(job) else { return false };
+        entry.deferred = true;
+        entry.parked = true;
+        let message = entry.message.clone();
+        self.shutdown.spawn(async move {
+            let _ = message.ack_with(AckKind::Nak(Some(BUSY_DELAY))).await;
         });
         true
     }

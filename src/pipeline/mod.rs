@@ -143,6 +143,11 @@ impl Pipeline {
         vec![self.folders.output.clone(), self.folders.rejected.clone(), self.folders.state.clone()]
     }
 
+    /// Lets the removal engine give back its model while there is nothing to do.
+    pub(crate) fn release_engine(&self) {
+        self.engine.release_idle();
+    }
+
     /// Removes cut-outs of photos that left the catalog longer than `ttl` ago.
     pub(crate) fn prune_cache(&self, ttl: std::time::Duration) {
         let live = self.journal.inputs(InputKind::Product).into_iter().map(|p| p.hash).collect();

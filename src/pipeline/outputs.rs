@@ -3,11 +3,12 @@
 
 use super::backgrounds::Background;
 use super::Pipeline;
-use crate::compose;
+use crate::compose::{self, Canvas, Placed};
 use crate::cutout::Cutout;
 use crate::encode::encode;
 use crate::error::{Cause, JobError, Transient};
 use crate::naming;
+use crate::preset::Backdrop;
 use crate::store::{job_key, OutputRecord};
 use crate::write::{sync_dir, write_atomic};
 use std::time::Instant;
@@ -34,7 +35,9 @@ impl Pipeline {
                 preset: index,
                 background: None,
             });
-            for background in &backgrounds {
+            // A transparent preset is the product alone: nothing to make on backgrounds.
+            let on_backgrounds = if slot.preset.background == Backdrop::Transparent { &[][..] } else { &backgrounds };
+            for background in on_backgrounds {
                 plan.push(Planned {
                     file: naming::output_name(stem, Some(&background.stem), slot.suffix.as_deref(), ext),
                     key: job_key(product_hash, Some(&background.hash), &slot.fingerprint),
@@ -52,48 +55,38 @@ impl Pipeline {
         self.journal.output(file).is_some_and(|r| r.key == key) && self.folders.output.join(file).is_file()
     }
 
+    /// Makes the `pending` outputs of `product` from its cut-out: the product is placed once per
+    /// preset, then every output is blended, encoded and written on its own core. Outputs that
+    /// were written are recorded even when another one failed; the first failure is returned.
     pub(super) fn make_outputs(
         &self,
         cutout: &Cutout,
         product: &str,
         pending: &[Planned],
     ) -> Result<Vec<String>, JobError> {
+        let placed: Vec<Option<Placed>> = self
+            .presets
+            .iter()
+            .enumerate()
+            .map(|(index, slot)| {
+                pending.iter().any(|p| p.preset == index).then(|| {
+                    let started = Instant::now();
+                    let placed = compose::place(cutout, &slot.preset);
+                    self.metrics.stage("compose", started.elapsed().as_secs_f64());
+                    placed
+                })
+            })
+            .collect();
+        let made = crate::parallel::map(pending, |planned| {
+            let placed = placed[planned.preset].as_ref().expect("placed for every preset with outputs");
+            self.make_output(planned, placed)
+        });
         let mut written = Vec::new();
         let mut records = Vec::new();
-        let result = (|| {
-            for (index, slot) in self.presets.iter().enumerate() {
-                let mine: Vec<&Planned> = pending.iter().filter(|p| p.preset == index).collect();
-                if mine.is_empty() {
-                    continue;
-                }
-                let started = Instant::now();
-                let placed = compose::place(cutout, &slot.preset);
-                let mut compose_seconds = started.elapsed().as_secs_f64();
-                for planned in mine {
-                    let started = Instant::now();
-                    let mut canvas = match &planned.background {
-                        None => compose::plain_canvas(&slot.preset),
-                        Some(background) => match self.cover(background, &slot.preset)? {
-                            Some(cover) => (*cover).clone(),
-                            None => continue, // changed or gone meanwhile: its own job requeues us
-                        },
-                    };
-                    compose::blend(&mut canvas, &placed);
-                    compose_seconds += started.elapsed().as_secs_f64();
-
-                    let started = Instant::now();
-                    let bytes = encode(&canvas, &slot.preset).map_err(|e| {
-                        Transient::new(Cause::Encode, format!("cannot encode {}", planned.file)).because(e)
-                    })?;
-                    self.metrics.stage("encode", started.elapsed().as_secs_f64());
-
-                    let started = Instant::now();
-                    write_atomic(&self.folders.output, &planned.file, &bytes).map_err(|e| {
-                        let path = self.folders.output.join(&planned.file);
-                        Transient::new(Cause::Storage, format!("cannot write {}", path.display())).because(e)
-                    })?;
-                    self.metrics.stage("write", started.elapsed().as_secs_f64());
-                    self.metrics.thumbnails_written.inc();
+        let mut failure = None;
+        for (planned, result) in pending.iter().zip(made) {
+            match result {
+                Ok(true) => {
                     written.push(planned.file.clone());
                     records.push((
                         planned.file.clone(),
@@ -105,16 +98,54 @@ impl Pipeline {
                         },
                     ));
                 }
-                self.metrics.stage("compose", compose_seconds);
+                Ok(false) => {}
+                Err(e) => {
+                    failure.get_or_insert(e);
+                }
             }
-            Ok::<(), JobError>(())
-        })();
+        }
         if !records.is_empty() {
             let _ = sync_dir(&self.folders.output);
             self.journal
                 .record_outputs(records)
                 .map_err(|e| Transient::new(Cause::Storage, "cannot record finished outputs").because(e))?;
         }
-        result.map(|()| written)
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(written),
+        }
+    }
+
+    /// Blends, encodes and writes one output; `false` when its background changed or left
+    /// meanwhile (its own job queues the product again).
+    fn make_output(&self, planned: &Planned, placed: &Placed) -> Result<bool, JobError> {
+        let preset = &self.presets[planned.preset].preset;
+        let started = Instant::now();
+        let canvas = match &planned.background {
+            None => compose::on_backdrop(placed, preset),
+            Some(background) => match self.cover(background, preset)? {
+                Some(cover) => {
+                    let mut canvas = (*cover).clone();
+                    compose::blend(&mut canvas, placed);
+                    Canvas::Opaque(canvas)
+                }
+                None => return Ok(false),
+            },
+        };
+        self.metrics.stage("compose", started.elapsed().as_secs_f64());
+
+        let started = Instant::now();
+        let bytes = encode(&canvas, preset)
+            .map_err(|e| Transient::new(Cause::Encode, format!("cannot encode {}", planned.file)).because(e))?;
+        self.metrics.stage("encode", started.elapsed().as_secs_f64());
+
+        let started = Instant::now();
+        write_atomic(&self.folders.output, &planned.file, &bytes).map_err(|e| {
+            let path = self.folders.output.join(&planned.file);
+            Transient::new(Cause::Storage, format!("cannot write {}", path.display())).because(e)
+        })?;
+        self.metrics.stage("write", started.elapsed().as_secs_f64());
+        self.metrics.thumbnails_written.inc();
+        Ok(true)
     }
 }

@@ -39,6 +39,48 @@ fn a_new_product_gets_its_white_image_and_one_per_background() {
 }
 
 #[test]
+fn a_transparent_preset_makes_the_product_alone_and_nothing_on_backgrounds() {
+    let base = Base::with(|config| {
+        config.extra_presets.push(crate::preset::Preset {
+            name: "alone".into(),
+            width: 100,
+            height: 100,
+            format: crate::preset::OutputFormat::Png,
+            background: crate::preset::Backdrop::Transparent,
+            ..crate::preset::Preset::default()
+        });
+    });
+    let pipeline = base.pipeline(Arc::new(FakeEngine::default()));
+    base.put("backgrounds", "praia.png", &background([20, 90, 200]));
+    base.put("produtos", "p.png", &photo([200, 30, 30]));
+    pipeline.run(&bg("praia.png")).unwrap();
+    assert_eq!(written(pipeline.run(&product("p.png")).unwrap()), ["p.jpg", "p__alone.png", "p__praia.jpg"]);
+    let alone = image::open(base.folders.output.join("p__alone.png")).unwrap();
+    assert!(alone.color().has_alpha());
+    let alone = alone.to_rgba8();
+    assert_eq!(alone.dimensions(), (100, 100));
+    assert_eq!(alone.get_pixel(1, 1)[3], 0, "no canvas around the product");
+    assert_eq!(alone.get_pixel(50, 50).0, [200, 30, 30, 255], "the product itself, opaque");
+}
+
+#[test]
+fn a_product_with_several_outputs_gets_every_one_recorded_once() {
+    let base = Base::new();
+    let pipeline = base.pipeline(Arc::new(FakeEngine::default()));
+    for (name, colour) in [("a.png", [20, 90, 200]), ("b.png", [90, 20, 20]), ("c.png", [20, 200, 20])] {
+        base.put("backgrounds", name, &background(colour));
+        pipeline.run(&bg(name)).unwrap();
+    }
+    base.put("produtos", "p.png", &photo([200, 30, 30]));
+    assert_eq!(written(pipeline.run(&product("p.png")).unwrap()), ["p.jpg", "p__a.jpg", "p__b.jpg", "p__c.jpg"]);
+    assert_eq!(base.outputs(), ["p.jpg", "p__a.jpg", "p__b.jpg", "p__c.jpg"], "no temporary file left");
+    let c = image::open(base.folders.output.join("p__c.jpg")).unwrap().to_rgb8();
+    let corner = c.get_pixel(2, 2).0;
+    assert!(corner[1] > 150 && corner[0] < 60, "each output on its own background: {corner:?}");
+    assert!(written(pipeline.run(&product("p.png")).unwrap()).is_empty(), "all four were recorded");
+}
+
+#[test]
 fn a_photo_seen_before_comes_from_the_cache_without_a_second_removal() {
     let base = Base::new();
     let engine = Arc::new(FakeEngine::default());

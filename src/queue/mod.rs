@@ -44,6 +44,12 @@ pub(crate) trait WorkQueue: Send + Sync {
         false
     }
 
+    /// Hands a popped job back unrun, to be taken again soon by any worker, keeping its count
+    /// of [`WorkQueue::crashed_runs`]. The job still gets its [`WorkQueue::done`].
+    fn set_aside(&self, job: &Job) -> bool {
+        self.defer(job, Duration::from_secs(1))
+    }
+
     /// How many runs of this popped job started before and never finished (the worker running
     /// it died): a job that keeps killing workers is rejected instead of run again.
     fn crashed_runs(&self, _job: &Job) -> u32 {

@@ -1,65 +1,125 @@
-//! The embedded engine: U²-Netp (salient object detection, Apache-2.0) run in-process by tract.
+//! The embedded engine: U²-Netp ([`super::u2netp`]) on an in-process runtime, loaded when a photo
+//! first needs it and released when the daemon has been idle a while.
 //!
-//! The model ships inside the binary (`models/u2netp.onnx`, 4.6 MB, with its licence beside it),
-//! so a fresh checkout works offline. The plan is optimised once at start-up and shared by every
-//! worker; each call runs its own state.
+//! Two runtimes can run the model: onnxruntime (feature `onnxruntime`, the default; its library
+//! sits beside the binary) and tract (feature `tract`, pure Rust). A build with both uses
+//! onnxruntime and falls back to tract when the onnxruntime library cannot be found. Choosing
+//! ([`LocalEngine::new`]) only checks that the runtime is there, so a daemon that never sees a
+//! photo (cut-outs only, or a catalog already done) never pays for the model's memory; the first
+//! photo loads it (about 0.1–0.4 s).
 
-use super::{refine, EngineKind, Mask, RemovalEngine};
-use crate::error::{Cause, JobError, StartError, Transient};
-use crate::imaging::{resize, Filter, Layout};
+use super::{u2netp, EngineKind, Mask, RemovalEngine};
+use crate::dependency::{Condition, Dependency, Report};
+use crate::error::{Cause, JobError, Source, StartError, Transient};
+use crate::sync::Mutex;
 use image::RgbImage;
+use std::path::PathBuf;
 use std::sync::Arc;
-use tract_onnx::prelude::*;
 
-static U2NETP_ONNX: &[u8] = include_bytes!("../../models/u2netp.onnx");
+/// A loaded model: the saliency map (SIDE×SIDE) for an input (1×3×SIDE×SIDE).
+pub(super) trait Model: Send + Sync {
+    fn saliency(&self, input: Vec<f32>) -> Result<Vec<f32>, Source>;
+}
 
-/// The model's fixed input side.
-const SIDE: u32 = 320;
-/// ImageNet normalisation the model was trained with.
-const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
-const STD: [f32; 3] = [0.229, 0.224, 0.225];
-/// A photo whose most salient pixel scores below this holds no product worth cutting out.
-const MIN_PEAK: f32 = 0.25;
+/// The runtimes this build can run the model on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Runtime {
+    #[cfg(feature = "onnxruntime")]
+    Onnxruntime,
+    #[cfg(feature = "tract")]
+    Tract,
+}
+
+impl Runtime {
+    pub fn label(self) -> &'static str {
+        match self {
+            #[cfg(feature = "onnxruntime")]
+            Runtime::Onnxruntime => "onnxruntime",
+            #[cfg(feature = "tract")]
+            Runtime::Tract => "tract",
+        }
+    }
+}
+
+/// What loading needs: the library file for onnxruntime, nothing for tract.
+enum Found {
+    #[cfg(feature = "onnxruntime")]
+    Onnxruntime(PathBuf),
+    #[cfg(feature = "tract")]
+    Tract,
+}
 
 pub struct LocalEngine {
-    plan: Arc<TypedRunnableModel>,
+    found: Found,
+    loaded: Mutex<Option<Arc<dyn Model>>>,
 }
 
 impl LocalEngine {
-    /// Parses and optimises the embedded model (about a third of a second).
-    pub fn load() -> Result<LocalEngine, StartError> {
-        // Matrix products of one inference spread over every core: a single photo (the usual
-        // hot-folder drop) is cut out in about half the time; with several photos at once the
-        // workers share the same pool.
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if cores > 1 {
-            tract_linalg::multithread::set_default_executor(tract_linalg::multithread::Executor::multithread(cores));
+    /// The engine on this build's preferred runtime that is present, not loaded yet.
+    pub fn available() -> Result<LocalEngine, StartError> {
+        #[cfg(all(feature = "onnxruntime", feature = "tract"))]
+        {
+            LocalEngine::new(Runtime::Onnxruntime).or_else(|missing| {
+                tracing::warn!("{missing}; using the tract runtime instead");
+                LocalEngine::new(Runtime::Tract)
+            })
         }
-        let plan = tract_onnx::onnx()
-            .model_for_read(&mut &U2NETP_ONNX[..])
-            .and_then(|m| m.with_input_fact(0, f32::fact([1, 3, SIDE as usize, SIDE as usize]).into()))
-            .and_then(|m| m.into_optimized())
-            .and_then(|m| m.into_runnable())
-            .map_err(|e| StartError::new("cannot load the embedded u2netp model").because(e.to_string()))?;
-        Ok(LocalEngine { plan })
+        #[cfg(all(feature = "onnxruntime", not(feature = "tract")))]
+        {
+            LocalEngine::new(Runtime::Onnxruntime)
+        }
+        #[cfg(not(feature = "onnxruntime"))]
+        {
+            LocalEngine::new(Runtime::Tract)
+        }
     }
 
-    /// The model's probability map (SIDE×SIDE, 0..1) for a photo.
-    fn saliency(&self, photo: &RgbImage) -> TractResult<Vec<f32>> {
-        let (w, h) = photo.dimensions();
-        let small = resize(photo.as_raw(), w, h, Layout::Rgb, (SIDE, SIDE), Filter::Lanczos3, None);
-        let peak = small.iter().copied().max().unwrap_or(1).max(1) as f32;
-        let plane = (SIDE * SIDE) as usize;
-        let mut input = vec![0f32; 3 * plane];
-        for (i, px) in small.chunks_exact(3).enumerate() {
-            for c in 0..3 {
-                input[c * plane + i] = (px[c] as f32 / peak - MEAN[c]) / STD[c];
-            }
+    /// The engine on `runtime`, not loaded yet; an error when the runtime is missing.
+    pub fn new(runtime: Runtime) -> Result<LocalEngine, StartError> {
+        let found = match runtime {
+            #[cfg(feature = "onnxruntime")]
+            Runtime::Onnxruntime => Found::Onnxruntime(super::onnxruntime::library()?),
+            #[cfg(feature = "tract")]
+            Runtime::Tract => Found::Tract,
+        };
+        Ok(LocalEngine { found, loaded: Mutex::new(None) })
+    }
+
+    pub fn runtime(&self) -> Runtime {
+        match self.found {
+            #[cfg(feature = "onnxruntime")]
+            Found::Onnxruntime(_) => Runtime::Onnxruntime,
+            #[cfg(feature = "tract")]
+            Found::Tract => Runtime::Tract,
         }
-        let tensor = Tensor::from_shape(&[1, 3, SIDE as usize, SIDE as usize], &input)?;
-        let outputs = self.plan.run(tvec!(tensor.into()))?;
-        let view = outputs[0].to_plain_array_view::<f32>()?;
-        Ok(view.iter().copied().collect())
+    }
+
+    /// Loads the model now rather than with the first photo.
+    pub fn load(&self) -> Result<(), StartError> {
+        self.model().map(|_| ())
+    }
+
+    /// Drops the model (a photo in progress keeps its own reference until it ends).
+    pub(crate) fn release(&self) {
+        self.loaded.lock().take();
+    }
+
+    /// The loaded model, loading it first when needed. The lock is held while loading, so
+    /// workers that arrive together load it once.
+    fn model(&self) -> Result<Arc<dyn Model>, StartError> {
+        let mut loaded = self.loaded.lock();
+        if let Some(model) = loaded.as_ref() {
+            return Ok(model.clone());
+        }
+        let model: Arc<dyn Model> = match &self.found {
+            #[cfg(feature = "onnxruntime")]
+            Found::Onnxruntime(library) => Arc::new(super::onnxruntime::Onnxruntime::load(library)?),
+            #[cfg(feature = "tract")]
+            Found::Tract => Arc::new(super::tract::Tract::load()?),
+        };
+        tracing::info!(runtime = self.runtime().label(), "embedded u2netp model loaded");
+        *loaded = Some(model.clone());
+        Ok(model)
     }
 }
 
@@ -71,16 +131,86 @@ impl RemovalEngine for LocalEngine {
     fn mask(&self, photo: &RgbImage) -> Result<Option<Mask>, JobError> {
         // A failure of the embedded model is a bug or resource problem, never the photo's fault:
         // keep the file and retry rather than reject it.
-        let mut prob = self
-            .saliency(photo)
-            .map_err(|e| Transient::new(Cause::Engine, "the embedded u2netp model failed").because(format!("{e:#}")))?;
-        let (lo, hi) = prob.iter().fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-        if hi < MIN_PEAK || hi - lo < 1e-3 {
-            return Ok(None);
+        let failed = |what: &str| Transient::new(Cause::Engine, format!("the embedded u2netp model {what}"));
+        let model = self.model().map_err(|e| failed("cannot be loaded").because(e))?;
+        let saliency = model.saliency(u2netp::input(photo)).map_err(|e| failed("failed").because(e))?;
+        Ok(u2netp::alpha(photo, saliency).map(|alpha| Mask { alpha, engine: EngineKind::Local }))
+    }
+
+    fn release_idle(&self) {
+        self.release();
+    }
+}
+
+/// Ready whether loaded or not: the runtime was found at start, and the model loads with the
+/// first photo that needs it.
+impl Dependency for LocalEngine {
+    fn report(&self) -> Report {
+        let runtime = self.runtime().label();
+        let loaded = self.loaded.lock().is_some();
+        let state = if loaded { "loaded" } else { "loads with the first photo" };
+        Report {
+            name: "engine",
+            condition: Condition::Ok,
+            message: format!("embedded removal engine (u2netp on {runtime}): {state}"),
+            details: serde_json::json!({ "engine": "local", "runtime": runtime, "model_loaded": loaded }),
+            ready: true,
         }
-        for v in &mut prob {
-            *v = (*v - lo) / (hi - lo);
-        }
-        Ok(Some(Mask { alpha: refine::refine(photo, &prob, SIDE, SIDE), engine: EngineKind::Local }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A red box on a light studio backdrop.
+    fn product_photo() -> RgbImage {
+        RgbImage::from_fn(400, 300, |x, y| {
+            if (120..280).contains(&x) && (80..240).contains(&y) {
+                image::Rgb([190, 30, 40])
+            } else {
+                image::Rgb([232, 232, 228])
+            }
+        })
+    }
+
+    #[test]
+    fn the_model_loads_with_the_first_photo_and_is_released_when_asked() {
+        crate::remove::before_threads(); // no telemetry files from the test process either
+        let engine = LocalEngine::available().unwrap();
+        let loaded = |engine: &LocalEngine| engine.report().details["model_loaded"].as_bool().unwrap();
+        assert!(!loaded(&engine), "choosing the engine does not load the model");
+        assert!(engine.report().message.contains("loads with the first photo"));
+        let mask = engine.mask(&product_photo()).unwrap().expect("a product").alpha;
+        assert_eq!(mask.get_pixel(200, 160)[0], 255);
+        assert_eq!(mask.get_pixel(10, 10)[0], 0);
+        assert!(loaded(&engine));
+        engine.release_idle();
+        assert!(!loaded(&engine), "released while idle");
+        let again = engine.mask(&product_photo()).unwrap().expect("a product after reloading").alpha;
+        assert_eq!(again, mask, "the reloaded model answers the same");
+    }
+
+    #[cfg(all(feature = "onnxruntime", feature = "tract"))]
+    #[test]
+    fn tract_and_onnxruntime_make_the_same_mask() {
+        crate::remove::before_threads();
+        let photo = product_photo();
+        let ort = LocalEngine::new(Runtime::Onnxruntime).unwrap();
+        let tract = LocalEngine::new(Runtime::Tract).unwrap();
+        let a = ort.mask(&photo).unwrap().expect("onnxruntime finds the product").alpha;
+        let b = tract.mask(&photo).unwrap().expect("tract finds the product").alpha;
+        let worst = a.pixels().zip(b.pixels()).map(|(p, q)| p[0].abs_diff(q[0])).max().unwrap();
+        assert!(worst <= 2, "masks differ by up to {worst} levels");
+    }
+
+    #[cfg(feature = "tract")]
+    #[test]
+    fn the_tract_runtime_cuts_out_a_product() {
+        let engine = LocalEngine::new(Runtime::Tract).unwrap();
+        assert_eq!(engine.runtime(), Runtime::Tract);
+        let mask = engine.mask(&product_photo()).unwrap().expect("a product").alpha;
+        assert_eq!(mask.get_pixel(200, 160)[0], 255);
+        assert_eq!(mask.get_pixel(10, 10)[0], 0);
     }
 }

@@ -8,12 +8,24 @@
 mod gradio;
 #[cfg(feature = "embedded")]
 mod local;
+#[cfg(feature = "onnxruntime")]
+mod onnxruntime;
 #[cfg(feature = "embedded")]
 mod refine;
+#[cfg(feature = "tract")]
+mod tract;
+#[cfg(feature = "embedded")]
+mod u2netp;
 
 pub(crate) use gradio::GradioEngine;
+#[cfg(feature = "onnxruntime")]
+pub(crate) use onnxruntime::before_threads;
+
+/// Nothing to prepare for a build without onnxruntime.
+#[cfg(not(feature = "onnxruntime"))]
+pub(crate) fn before_threads() {}
 #[cfg(feature = "embedded")]
-pub use local::LocalEngine;
+pub use local::{LocalEngine, Runtime};
 
 use crate::error::{JobError, RejectReason, Rejection};
 use image::{GrayImage, RgbImage};
@@ -43,6 +55,8 @@ pub trait RemovalEngine: Send + Sync {
     fn kind(&self) -> EngineKind;
     /// The product's alpha at the photo's resolution; `None` when the photo holds no product.
     fn mask(&self, photo: &RgbImage) -> Result<Option<Mask>, JobError>;
+    /// The daemon has nothing to do for a while: give back what can be loaded again (a model).
+    fn release_idle(&self) {}
 }
 
 /// An alpha mask and the engine that actually made it.

@@ -30,10 +30,11 @@ pub(crate) fn refine(photo: &RgbImage, coarse: &[f32], coarse_w: u32, coarse_h: 
     let radius = ((ww.max(wh) as f32 / 160.0).round() as usize).max(2);
 
     let guide_full = grey(photo);
-    let guide = resample(&to_unit(&guide_full), w, h, ww, wh);
+    let full = guide_full.as_raw();
+    let guide = resample(|k| full[k] as f32 / 255.0, w, h, ww, wh);
     // Steepen the model's soft ramps around 0.5 first: its edge then sits where the model is
     // undecided, and the filter pulls it onto the photo's edge within `radius`.
-    let p: Vec<f32> = resample(coarse, coarse_w, coarse_h, ww, wh)
+    let p: Vec<f32> = resample(|k| coarse[k], coarse_w, coarse_h, ww, wh)
         .into_iter()
         .map(|v| ((v - 0.5) * SHARPEN + 0.5).clamp(0.0, 1.0))
         .collect();
@@ -55,24 +56,27 @@ pub(crate) fn refine(photo: &RgbImage, coarse: &[f32], coarse_w: u32, coarse_h: 
     let mean_a = box_mean(&a, ww, wh, radius);
     let mean_b = box_mean(&b, ww, wh, radius);
 
-    let mut alpha = GrayImage::new(w, h);
+    // Apply the interpolated model at full resolution, a row at a time: `a` and `b` are blended
+    // vertically once per row, horizontally per pixel from precomputed positions.
     let sampler = Bilinear::new(ww, wh, w, h);
-    for y in 0..h {
-        let row = sampler.row(y);
-        for x in 0..w {
-            let (ia, ib, fx) = sampler.col(x);
-            let pick = |m: &[f32]| {
-                let top = m[row.0 + ia] * (1.0 - fx) + m[row.0 + ib] * fx;
-                let bottom = m[row.1 + ia] * (1.0 - fx) + m[row.1 + ib] * fx;
-                top * (1.0 - row.2) + bottom * row.2
-            };
-            let i = guide_full.get_pixel(x, y)[0] as f32 / 255.0;
-            let q = pick(&mean_a) * i + pick(&mean_b);
-            let level = ((q - LOW) / (HIGH - LOW)).clamp(0.0, 1.0);
-            alpha.put_pixel(x, y, image::Luma([(level * 255.0).round() as u8]));
+    let cols: Vec<(usize, usize, f32)> = (0..w).map(|x| sampler.col(x)).collect();
+    let (mut row_a, mut row_b) = (vec![0f32; ww as usize], vec![0f32; ww as usize]);
+    let mut alpha = vec![0u8; full.len()];
+    let stretch = 1.0 / (HIGH - LOW);
+    for (y, (out, guide_row)) in alpha.chunks_exact_mut(w as usize).zip(full.chunks_exact(w as usize)).enumerate() {
+        let (r0, r1, fy) = sampler.row(y as u32);
+        for k in 0..ww as usize {
+            row_a[k] = mean_a[r0 + k] + (mean_a[r1 + k] - mean_a[r0 + k]) * fy;
+            row_b[k] = mean_b[r0 + k] + (mean_b[r1 + k] - mean_b[r0 + k]) * fy;
+        }
+        for ((o, &g), &(ia, ib, fx)) in out.iter_mut().zip(guide_row).zip(&cols) {
+            let a = row_a[ia] + (row_a[ib] - row_a[ia]) * fx;
+            let b = row_b[ia] + (row_b[ib] - row_b[ia]) * fx;
+            let q = a * (g as f32 / 255.0) + b;
+            *o = (((q - LOW) * stretch).clamp(0.0, 1.0) * 255.0).round() as u8;
         }
     }
-    alpha
+    GrayImage::from_raw(w, h, alpha).expect("one byte per pixel")
 }
 
 fn grey(photo: &RgbImage) -> GrayImage {
@@ -82,10 +86,6 @@ fn grey(photo: &RgbImage) -> GrayImage {
         o[0] = ((r as u32 * 77 + g as u32 * 150 + b as u32 * 29) >> 8) as u8;
     }
     out
-}
-
-fn to_unit(image: &GrayImage) -> Vec<f32> {
-    image.as_raw().iter().map(|&v| v as f32 / 255.0).collect()
 }
 
 /// Bilinear sampling positions from a `sw`×`sh` grid onto `dw`×`dh` pixels (pixel centres aligned).
@@ -119,9 +119,10 @@ impl Bilinear {
     }
 }
 
-fn resample(src: &[f32], sw: u32, sh: u32, dw: u32, dh: u32) -> Vec<f32> {
+/// The `sw`×`sh` grid whose value at index `k` is `src(k)`, resampled to `dw`×`dh`.
+fn resample(src: impl Fn(usize) -> f32, sw: u32, sh: u32, dw: u32, dh: u32) -> Vec<f32> {
     if (sw, sh) == (dw, dh) {
-        return src.to_vec();
+        return (0..(sw * sh) as usize).map(src).collect();
     }
     // Downscaling a large guide: average whole blocks first so no detail aliases.
     let sampler = Bilinear::new(sw, sh, dw, dh);
@@ -135,15 +136,15 @@ fn resample(src: &[f32], sw: u32, sh: u32, dw: u32, dh: u32) -> Vec<f32> {
                 let y0 = (y as usize * sh as usize) / dh as usize;
                 let mut sum = 0.0;
                 for yy in y0..(y0 + block_y).min(sh as usize) {
-                    let row = &src[yy * sw as usize..];
-                    sum += row[x0..(x0 + block_x).min(sw as usize)].iter().sum::<f32>();
+                    let row = yy * sw as usize;
+                    sum += (x0..(x0 + block_x).min(sw as usize)).map(|xx| src(row + xx)).sum::<f32>();
                 }
                 out.push(sum / (block_x * block_y) as f32);
             } else {
                 let row = sampler.row(y);
                 let (ia, ib, fx) = sampler.col(x);
-                let top = src[row.0 + ia] * (1.0 - fx) + src[row.0 + ib] * fx;
-                let bottom = src[row.1 + ia] * (1.0 - fx) + src[row.1 + ib] * fx;
+                let top = src(row.0 + ia) * (1.0 - fx) + src(row.0 + ib) * fx;
+                let bottom = src(row.1 + ia) * (1.0 - fx) + src(row.1 + ib) * fx;
                 out.push(top * (1.0 - row.2) + bottom * row.2);
             }
         }

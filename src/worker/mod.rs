@@ -1,7 +1,9 @@
 //! Workers: take jobs from the queue, run the pipeline on a blocking thread, and decide what a
 //! result means for the rest of the system — retry later ([`retry`]), queue every product for a
-//! new background, count it for the summary ([`tally`]).
+//! new background, count it for the summary ([`tally`]); jobs that were in flight when a process
+//! died run alone ([`isolation`]).
 
+mod isolation;
 mod retry;
 mod space;
 mod tally;
@@ -23,6 +25,9 @@ use tracing::error;
 
 /// Freed image buffers go back to the system once the queue has stayed empty this long.
 const TRIM_GRACE: Duration = Duration::from_secs(2);
+/// The removal model (tens of MB) is released once no job has finished for this long; the next
+/// photo loads it again (about 0.1 s with onnxruntime).
+const MODEL_GRACE: Duration = Duration::from_secs(60);
 
 pub(crate) struct Workers {
     pipeline: Arc<Pipeline>,
@@ -31,6 +36,7 @@ pub(crate) struct Workers {
     metrics: Arc<Metrics>,
     retry: retry::Retry,
     shutdown: Shutdown,
+    isolation: isolation::Isolation,
     pub tally: Tally,
 }
 
@@ -52,6 +58,7 @@ impl Workers {
             status,
             metrics,
             shutdown,
+            isolation: isolation::Isolation::default(),
             tally: Tally::default(),
         })
     }
@@ -74,11 +81,21 @@ impl Workers {
             let pipeline = self.pipeline.clone();
             let running = job.clone();
             let crashed = self.queue.crashed_runs(&job);
+            let suspect = if crashed < CRASHES_BEFORE_REJECTION { crashed } else { 0 };
+            let Some(turn) = self.isolation.turn(suspect).await else {
+                if !self.queue.set_aside(&job) {
+                    self.queue.requeue(job.clone());
+                }
+                self.queue.done(&job);
+                self.isolation.clear(&self.shutdown).await;
+                continue;
+            };
             let result = if crashed >= CRASHES_BEFORE_REJECTION {
                 tokio::task::spawn_blocking(move || pipeline.reject_crasher(&running, crashed)).await
             } else {
                 tokio::task::spawn_blocking(move || pipeline.run(&running)).await
             };
+            drop(turn);
             self.status.progress();
             match result {
                 Ok(Ok(outcome)) => self.finished(&job, outcome),
@@ -99,12 +116,22 @@ impl Workers {
         }
     }
 
-    /// Gives freed image buffers back to the system once the queue has stayed empty a moment:
-    /// files dropped one by one keep their warm buffers, an idle daemon stays small.
+    /// Gives freed image buffers back to the system once the queue has stayed empty a moment,
+    /// and the removal model once nothing has happened for longer: files dropped one by one keep
+    /// their warm buffers and model, an idle daemon stays small.
     fn release_memory_if_still_idle(&self) {
         let (queue, shutdown) = (self.queue.clone(), self.shutdown.clone());
+        let (pipeline, status) = (self.pipeline.clone(), self.status.clone());
         self.shutdown.spawn(async move {
-            if shutdown.sleep(TRIM_GRACE).await && queue.is_idle() {
+            if !shutdown.sleep(TRIM_GRACE).await || !queue.is_idle() {
+                return;
+            }
+            crate::memory::release_idle();
+            if !shutdown.sleep(MODEL_GRACE - TRIM_GRACE).await {
+                return;
+            }
+            if queue.is_idle() && status.since_progress() >= MODEL_GRACE {
+                pipeline.release_engine();
                 crate::memory::release_idle();
             }
         });

@@ -106,6 +106,11 @@ impl Sandbox {
         let program = self.path("bin/thumbgen");
         std::fs::create_dir_all(self.path("bin")).unwrap();
         std::fs::copy(super::BIN, &program).expect("copy of the binary");
+        // With it the onnxruntime library it loads from beside itself, when the build made one.
+        let library = Path::new(super::BIN).with_file_name("libonnxruntime.so.1.32.0");
+        if library.is_file() {
+            std::fs::copy(&library, self.path("bin/libonnxruntime.so.1.32.0")).expect("copy of the library");
+        }
         let (mut cmd, port, log) = self.daemon_command(&program, env);
         if is_root() {
             chown_tree(self.dir.path(), NOBODY, NOBODY);

@@ -175,6 +175,12 @@ impl RemovalEngine for GradioEngine {
         EngineKind::Gradio
     }
 
+    fn release_idle(&self) {
+        if let Some(local) = &self.fallback {
+            local.release_idle();
+        }
+    }
+
     fn mask(&self, photo: &RgbImage) -> Result<Option<Mask>, JobError> {
         match self.runtime.block_on(self.remote_mask(photo)) {
             Ok(alpha) => Ok(Some(Mask { alpha, engine: EngineKind::Gradio })),
