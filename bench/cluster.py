@@ -102,9 +102,14 @@ def node_env(nats_url: str | None, app_url: str, name: str) -> dict:
     return env
 
 
-def write_preset(base: Path):
-    (base / "config").mkdir(parents=True, exist_ok=True)
+def make_base(tmp: Path, bg: Path) -> Path:
+    """A base folder under `tmp` with a small JPEG preset and the background `bg`."""
+    base = tmp / "base"
+    (base / "config").mkdir(parents=True)
     (base / "config/thumbgen.toml").write_text('[preset]\nwidth = 160\nheight = 160\nformat = "jpeg"\n')
+    (base / "backgrounds").mkdir()
+    shutil.copyfile(bg, base / "backgrounds" / bg.name)
+    return base
 
 
 def drop(src: Path, folder: Path):
@@ -118,10 +123,7 @@ def throughput(cfg, ctx, nats_bin: Path, gradio_py: Path, corpus: list[Path], bg
     logs = ctx["logs"]
     with tempfile.TemporaryDirectory(dir=ctx["work"]) as tmp:
         tmp = Path(tmp)
-        base = tmp / "base"
-        write_preset(base)
-        (base / "backgrounds").mkdir(parents=True)
-        shutil.copyfile(bg, base / "backgrounds" / bg.name)
+        base = make_base(tmp, bg)
         nats, nats_url = start_nats(nats_bin, tmp / "store", logs)
         app, app_url = start_app(gradio_py, ctx["repo"], logs, cfg["cluster_delay"], max(NODE_COUNTS))
         daemons = []
@@ -164,10 +166,7 @@ def latencies(cfg, ctx, nats_bin: Path | None, gradio_py: Path, corpus: list[Pat
     logs = ctx["logs"]
     with tempfile.TemporaryDirectory(dir=ctx["work"]) as tmp:
         tmp = Path(tmp)
-        base = tmp / "base"
-        write_preset(base)
-        (base / "backgrounds").mkdir(parents=True)
-        shutil.copyfile(bg, base / "backgrounds" / bg.name)
+        base = make_base(tmp, bg)
         nats = None
         nats_url = None
         if nats_bin:
