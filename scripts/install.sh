@@ -190,6 +190,12 @@ else
 #HTTP_ADDR=127.0.0.1:8501
 #PORT=8501
 
+# --- Web console at http://HTTP_ADDR/ ---
+# On a non-loopback HTTP_ADDR the console needs a token (make one: openssl rand -hex 16);
+# without one it answers 403. /health and /metrics stay open.
+#CONSOLE_ENABLED=true
+#CONSOLE_TOKEN=
+
 # --- Work ---
 #WORKERS=0
 #WATCH_MODE=auto

@@ -7,6 +7,7 @@ use crate::config::{Config, EngineChoice};
 use crate::dependency::Dependency;
 use crate::error::StartError;
 use crate::folders::Folders;
+use crate::job::InputKind;
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::queue::{LocalQueue, WorkQueue};
@@ -21,6 +22,13 @@ use std::time::Duration;
 /// In a folder every node writes to, a temporary file or a note without its file younger than
 /// this may belong to a live writer on another node.
 const SHARED_STALE_AFTER: Duration = Duration::from_secs(3600);
+
+/// What [`App::start_pipeline`] starts: the workers, and the journal they record into (which the
+/// web console reads).
+pub(crate) struct Started {
+    pub workers: Arc<Workers>,
+    pub journal: Arc<dyn Journal>,
+}
 
 pub(crate) struct App {
     pub config: Config,
@@ -47,6 +55,9 @@ impl App {
         };
         crate::write::remove_stale_temps(&folders.output, stale_after);
         crate::write::remove_stale_temps(&folders.rejected, stale_after);
+        for kind in InputKind::ALL {
+            crate::write::remove_stale_uploads(folders.input_dir(kind), stale_after);
+        }
         crate::reject::remove_orphan_notes(&folders.rejected, stale_after);
         let metrics = Arc::new(Metrics::new(&engine_kinds(&config)));
         let status = Arc::new(Status::default());
@@ -68,8 +79,9 @@ impl App {
     }
 
     /// Sets up the removal engine (the embedded model is found here and loaded with the first
-    /// photo), opens the stores and builds the pipeline and its workers.
-    pub(crate) async fn start_pipeline(&self, retries: Retries) -> Result<Arc<Workers>, StartError> {
+    /// photo), opens the stores and
+    /// builds the pipeline and its workers.
+    pub(crate) async fn start_pipeline(&self, retries: Retries) -> Result<Started, StartError> {
         let engine = self.load_engine().await?;
         self.status.engine_ready();
         let cutouts_dir = self.folders.state.join("cutouts");
@@ -88,8 +100,14 @@ impl App {
                 (Arc::new(journal), Arc::new(cutouts))
             }
         };
-        let pipeline =
-            Arc::new(Pipeline::new(&self.config, self.folders.clone(), engine, journal, cutouts, self.metrics.clone()));
+        let pipeline = Arc::new(Pipeline::new(
+            &self.config,
+            self.folders.clone(),
+            engine,
+            journal.clone(),
+            cutouts,
+            self.metrics.clone(),
+        ));
         // Forgetting inputs that left while stopped, and pruning the cache, need the whole journal:
         // in cluster mode, once this node's copy of it is current.
         let (tidy, cluster, ttl) = (pipeline.clone(), self.cluster.clone(), self.config.cache_ttl.0);
@@ -110,14 +128,15 @@ impl App {
             }
             None => tidied.await,
         }
-        Ok(Workers::new(
+        let workers = Workers::new(
             pipeline,
             self.queue.clone(),
             self.status.clone(),
             self.metrics.clone(),
             retries,
             self.shutdown.clone(),
-        ))
+        );
+        Ok(Started { workers, journal })
     }
 
     /// The configured engine, with a background probe of a remote engine's reachability.

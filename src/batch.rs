@@ -25,7 +25,7 @@ pub(crate) async fn process(config: Config) -> Result<bool, StartError> {
     }
     let mut signals = signals::listen()?;
     let app = App::new(config).await?;
-    let workers = app.start_pipeline(Retries::UpTo(ATTEMPTS)).await?;
+    let workers = app.start_pipeline(Retries::UpTo(ATTEMPTS)).await?.workers;
     let jobs: Vec<Job> = InputKind::ALL
         .into_iter()
         .flat_map(|kind| app.folders.inputs(kind).into_iter().map(move |(name, _)| Job::new(kind, name)))

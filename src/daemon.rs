@@ -5,6 +5,7 @@
 
 use crate::app::App;
 use crate::config::{Config, NodeRole, Sources};
+use crate::console::{Console, Deps};
 use crate::error::StartError;
 use crate::health::Health;
 use crate::http::{router, Endpoints};
@@ -52,7 +53,18 @@ pub(crate) async fn run(config: Config, sources: Sources, logging: Logging) -> R
         metrics: config.metrics_enabled.0,
         log_requests: config.log_requests.0,
     };
-    let routes = router(health, app.metrics.clone(), endpoints);
+    let console = config.console_enabled.0.then(|| {
+        let deps = Deps {
+            folders: app.folders.clone(),
+            status: app.status.clone(),
+            metrics: app.metrics.clone(),
+            queue: app.queue.clone(),
+            engine: app.engine_kind(),
+            shutdown: shutdown.clone(),
+        };
+        Console::new(config, addr, deps)
+    });
+    let routes = router(health, app.metrics.clone(), endpoints, console.as_ref().map(|c| c.routes()));
     let stopped = shutdown.stopped();
     shutdown.spawn(async move {
         if let Err(e) = axum::serve(listener, routes).with_graceful_shutdown(stopped).await {
@@ -61,9 +73,15 @@ pub(crate) async fn run(config: Config, sources: Sources, logging: Logging) -> R
     });
     shutdown.spawn(resources.sample(shutdown.clone()));
     info!(%addr, "serving /health, /health/live, /health/ready and /metrics");
+    if let Some(console) = &console {
+        info!("{}", console.describe(addr));
+    }
 
-    let workers = app.start_pipeline(Retries::Forever).await?;
-    workers.spawn(config.worker_count());
+    let started = app.start_pipeline(Retries::Forever).await?;
+    started.workers.spawn(config.worker_count());
+    if let Some(console) = &console {
+        console.attach(started.journal.clone(), started.workers.clone());
+    }
     let watch = Watch::new(
         app.folders.clone(),
         app.queue.clone(),

@@ -1,7 +1,10 @@
-//! HTTP: health, readiness and metrics for orchestrators and Prometheus.
+//! HTTP: health, readiness and metrics for orchestrators and Prometheus, and the web console.
 //!
-//! Bound to loopback by default; every request has a time limit and no request body is read.
+//! Bound to loopback by default. Every request has a time limit, except the console's streams
+//! (events, uploads, ZIP downloads), which end with their stream; the health and metrics
+//! endpoints read no request body and are never behind the console's access rules.
 
+use crate::console::Routes;
 use crate::health::Health;
 use crate::metrics::Metrics;
 use axum::extract::{Request, State};
@@ -30,7 +33,12 @@ pub(crate) struct Endpoints {
     pub log_requests: bool,
 }
 
-pub(crate) fn router(health: Arc<Health>, metrics: Arc<Metrics>, endpoints: Endpoints) -> Router {
+pub(crate) fn router(
+    health: Arc<Health>,
+    metrics: Arc<Metrics>,
+    endpoints: Endpoints,
+    console: Option<Routes>,
+) -> Router {
     let mut router = Router::new().route("/health/live", get(live)).route("/health/ready", get(ready));
     if endpoints.health {
         router = router.route("/health", get(full_health));
@@ -38,7 +46,16 @@ pub(crate) fn router(health: Arc<Health>, metrics: Arc<Metrics>, endpoints: Endp
     if endpoints.metrics {
         router = router.route("/metrics", get(render_metrics));
     }
-    let router = router.with_state(AppState { health, metrics }).layer(middleware::from_fn(time_limit));
+    let mut router: Router = router.with_state(AppState { health, metrics });
+    let mut streaming = None;
+    if let Some(console) = console {
+        router = router.merge(console.quick);
+        streaming = Some(console.streaming);
+    }
+    let mut router = router.layer(middleware::from_fn(time_limit));
+    if let Some(streaming) = streaming {
+        router = router.merge(streaming);
+    }
     if endpoints.log_requests {
         router.layer(middleware::from_fn(log_request))
     } else {

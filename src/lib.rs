@@ -30,9 +30,9 @@
 //!    the queue, the journal and cut-out reservations on NATS JetStream, heartbeats, status),
 //!    `watch` (file events and scans turn complete files into jobs), `worker` (runs jobs,
 //!    retries, fans a new background out to every product).
-//! 6. The surfaces: `health`, `http`, `app` (assembles the parts), `daemon` (`thumbgen run`),
-//!    `batch` (`thumbgen process`), `probe` (`thumbgen health`), `extract` (`thumbgen cutout`),
-//!    [`cli`].
+//! 6. The surfaces: `health`, `console` (the web console: catalog, uploads, rejections, ZIPs),
+//!    `http`, `app` (assembles the parts), `daemon` (`thumbgen run`), `batch` (`thumbgen
+//!    process`), `probe` (`thumbgen health`), `extract` (`thumbgen cutout`), [`cli`].
 //!
 //! The library's public API is what the binary, the tests and the fuzz targets use; everything
 //! else is crate-private.
@@ -78,6 +78,7 @@ mod watch;
 mod worker;
 // 6. the surfaces
 mod health;
+mod console;
 mod http;
 mod app;
 mod daemon;

@@ -62,6 +62,23 @@ pub fn sanitize(raw: &str) -> String {
     }
 }
 
+/// The name an uploaded file gets in a watched folder: the last part of the name the browser sent
+/// (never a path), its stem sanitised like output stems and its extension kept in lower case
+/// (`Tênis Azul.JPG` → `Tênis-Azul.jpg`). `None` when what is left is not an input name (a
+/// temporary name such as `x.part`).
+pub fn upload_name(raw: &str) -> Option<String> {
+    let last = raw.rsplit(['/', '\\']).next().unwrap_or_default();
+    let path = Path::new(last);
+    let ext: String = path
+        .extension()
+        .map(|e| e.to_string_lossy().chars().filter(char::is_ascii_alphanumeric).collect::<String>())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let stem = path.file_stem().map(|s| sanitize(&s.to_string_lossy())).unwrap_or_else(|| sanitize(""));
+    let name = if ext.is_empty() || ext.len() > 10 { stem } else { format!("{stem}.{ext}") };
+    is_input_name(&name).then_some(name)
+}
+
 /// True for preset names usable as a `__<name>` suffix as they are.
 pub fn is_plain_suffix(name: &str) -> bool {
     !name.is_empty() && name.len() <= 32 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
@@ -102,6 +119,19 @@ mod tests {
         assert_eq!(output_stem("a__b.jpg"), "a_b");
         assert_eq!(output_stem("....jpg"), "image");
         assert_eq!(output_stem(&format!("{}.jpg", "é".repeat(200))).len(), MAX_PART_BYTES);
+    }
+
+    #[test]
+    fn uploaded_names_lose_their_path_and_unsafe_characters() {
+        assert_eq!(upload_name("Tênis Azul.JPG").as_deref(), Some("Tênis-Azul.jpg"));
+        assert_eq!(upload_name("../../etc/passwd").as_deref(), Some("passwd"));
+        assert_eq!(upload_name("C:\\fakepath\\foto 1.png").as_deref(), Some("foto-1.png"));
+        assert_eq!(upload_name("<img src=x onerror=alert(1)>.jpg").as_deref(), Some("img-src-x-onerror-alert-1.jpg"));
+        assert_eq!(upload_name("<script>alert(1)</script>.jpg").as_deref(), Some("script.jpg"), "a / ends a path");
+        assert_eq!(upload_name(".hidden.jpg").as_deref(), Some("hidden.jpg"));
+        assert_eq!(upload_name("/abs/x.webp").as_deref(), Some("x.webp"));
+        assert_eq!(upload_name("photo.jpg.part"), None);
+        assert_eq!(upload_name("").as_deref(), Some("image"));
     }
 
     #[test]

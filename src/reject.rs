@@ -5,7 +5,8 @@
 //! who never reads logs. The note is written (atomically) before the file moves, so a crash in
 //! between leaves the file in place with a spare note — the file is rejected again on the next
 //! start, under the same name — and never a rejected file without its explanation. Notes whose
-//! file never arrived are removed at start ([`remove_orphan_notes`]).
+//! file never arrived are removed at start ([`remove_orphan_notes`]). The note's format is known
+//! here only: [`read_note`] reads one back (for the web console).
 
 use crate::error::Rejection;
 use crate::write::write_atomic;
@@ -32,11 +33,55 @@ pub(crate) fn reject(source: &Path, rejected_dir: &Path, rejection: &Rejection) 
 }
 
 /// `<name>.error.txt` for a rejected file.
-fn note_name(rejected: &Path) -> String {
+pub(crate) fn note_name(rejected: &Path) -> String {
     format!("{}{NOTE_SUFFIX}", rejected.file_name().unwrap_or_default().to_string_lossy())
 }
 
+/// True for the name of a note rather than of a rejected file.
+pub(crate) fn is_note(name: &str) -> bool {
+    name.ends_with(NOTE_SUFFIX)
+}
+
 const NOTE_SUFFIX: &str = ".error.txt";
+
+// The note's lines, as written by `note` and read by `read_note`.
+const FILE: &str = "File:";
+const WHEN: &str = "When:";
+const PROBLEM: &str = "Problem:";
+const ADVICE: &str = "What to do:";
+const REASON: &str = "Reason code:";
+
+/// What a note says, read back: each field as written, empty when the line is missing.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Note {
+    /// Where the file was when it was rejected.
+    pub file: PathBuf,
+    pub when: String,
+    pub problem: String,
+    pub advice: String,
+    /// The reason's label (`corrupt`, `too_large`, …).
+    pub reason: String,
+}
+
+/// Reads a note written by [`reject`]; lines it does not know are ignored.
+pub(crate) fn read_note(text: &str) -> Note {
+    let mut note = Note::default();
+    for line in text.lines() {
+        let field = |label: &str| line.strip_prefix(label).map(|v| v.trim().to_owned());
+        if let Some(v) = field(FILE) {
+            note.file = PathBuf::from(v);
+        } else if let Some(v) = field(WHEN) {
+            note.when = v;
+        } else if let Some(v) = field(PROBLEM) {
+            note.problem = v;
+        } else if let Some(v) = field(ADVICE) {
+            note.advice = v;
+        } else if let Some(v) = field(REASON) {
+            note.reason = v.split_whitespace().next().unwrap_or_default().to_owned();
+        }
+    }
+    note
+}
 
 /// Renames `source` to `dest`; across filesystems, copies a regular file under a temporary name,
 /// renames it into place and removes the original.
@@ -119,17 +164,22 @@ fn free_name(dir: &Path, name: &OsString) -> PathBuf {
 fn note(source: &Path, r: &Rejection) -> String {
     format!(
         "thumbgen could not make thumbnails from this file.\n\n\
-         File:       {}\n\
-         When:       {}\n\
-         Problem:    {}\n\
-         What to do: {}\n\n\
-         Reason code: {} (counted in the thumbgen_inputs_rejected_total metric)\n",
+         {FILE}       {}\n\
+         {WHEN}       {}\n\
+         {PROBLEM}    {}\n\
+         {ADVICE} {}\n\n\
+         {REASON} {} (counted in the thumbgen_inputs_rejected_total metric)\n",
         source.display(),
         crate::logging::utc_now(),
-        r.problem,
-        r.advice,
+        one_line(&r.problem),
+        one_line(&r.advice),
         r.reason.label(),
     )
+}
+
+/// Text on one line, so every field of a note reads back whole.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
@@ -152,6 +202,23 @@ mod tests {
         assert!(rejected.join("x (2).jpg").exists());
         let text = fs::read_to_string(rejected.join("x.jpg.error.txt")).unwrap();
         assert!(text.contains("broken") && text.contains("export again") && text.contains("corrupt"));
+    }
+
+    #[test]
+    fn a_note_reads_back_field_by_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let rejected = dir.path().join("rejeitados");
+        let src = dir.path().join("produtos").join("<b>x</b>.jpg");
+        fs::create_dir_all(src.parent().unwrap()).unwrap();
+        fs::write(&src, "bad").unwrap();
+        let r = Rejection::new(RejectReason::TooLarge, "too big:\nreally", "export it smaller");
+        let dest = reject(&src, &rejected, &r).unwrap();
+        let note = read_note(&fs::read_to_string(rejected.join(note_name(&dest))).unwrap());
+        assert_eq!(note.file, src);
+        assert_eq!((note.problem.as_str(), note.advice.as_str()), ("too big: really", "export it smaller"));
+        assert_eq!(note.reason, "too_large");
+        assert!(note.when.ends_with('Z'), "{}", note.when);
+        assert!(is_note("x.jpg.error.txt") && !is_note("x.jpg"));
     }
 
     #[test]

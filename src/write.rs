@@ -15,6 +15,8 @@ use std::time::Duration;
 
 /// Suffix of every temporary file thumbgen creates.
 pub const TEMP_SUFFIX: &str = ".thumbgen-tmp";
+/// Suffix of a file an upload streams into (the web console), in the folder it is for.
+pub(crate) const UPLOAD_SUFFIX: &str = ".upload.part";
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 /// The writer's tag in temporary names: the node's name in cluster mode.
@@ -30,14 +32,16 @@ fn writer() -> &'static str {
     WRITER.get().map_or("local", String::as_str)
 }
 
-fn temp_path(dir: &Path, name: &str) -> PathBuf {
+/// A new hidden name in `dir` for a file on its way to becoming `name`, ending in `suffix`
+/// ([`TEMP_SUFFIX`] or [`UPLOAD_SUFFIX`]) and tagged with this writer and process.
+pub(crate) fn temp_path(dir: &Path, name: &str, suffix: &str) -> PathBuf {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    dir.join(format!(".{name}.{}.{}.{n}{TEMP_SUFFIX}", writer(), std::process::id()))
+    dir.join(format!(".{name}.{}.{}.{n}{suffix}", writer(), std::process::id()))
 }
 
 /// Whether a temporary file name was made by a process with this process's writer tag.
-fn written_by_this_node(file_name: &str) -> bool {
-    let Some(stem) = file_name.strip_suffix(TEMP_SUFFIX) else { return false };
+fn written_by_this_node(file_name: &str, suffix: &str) -> bool {
+    let Some(stem) = file_name.strip_suffix(suffix) else { return false };
     let mut parts = stem.rsplitn(4, '.');
     let (_counter, _pid, tag) = (parts.next(), parts.next(), parts.next());
     tag == Some(writer())
@@ -45,7 +49,7 @@ fn written_by_this_node(file_name: &str) -> bool {
 
 /// Writes `bytes` to `dir/name` atomically and durably.
 pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
-    let tmp = temp_path(dir, name);
+    let tmp = temp_path(dir, name, TEMP_SUFFIX);
     let result = (|| {
         let mut file = fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
         file.write_all(bytes)?;
@@ -58,6 +62,35 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
     result
 }
 
+/// Renames `from` to `to` unless `to` exists (then `AlreadyExists`, and nothing moves): a name is
+/// never taken over silently, even by a file that arrived a moment ago. Filesystems without
+/// `RENAME_NOREPLACE` (NFS, some FUSE) get a hard link and an unlink, which refuse a taken name too.
+pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(io::Error::other);
+    let (src, dst) = (c(from)?, c(to)?);
+    // SAFETY: two valid NUL-terminated paths relative to the working directory.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            src.as_ptr(),
+            libc::AT_FDCWD,
+            dst.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    let e = io::Error::last_os_error();
+    if !matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) {
+        return Err(e);
+    }
+    fs::hard_link(from, to)?;
+    fs::remove_file(from)
+}
+
 /// Flushes a folder's entries (the renames into it) to disk.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     fs::File::open(dir)?.sync_all()
@@ -68,6 +101,15 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 /// writes; in a folder other nodes share, long enough that no live writer still owns them).
 /// Called at start, before this process writes anything.
 pub fn remove_stale_temps(dir: &Path, older_than: Duration) -> usize {
+    remove_stale(dir, TEMP_SUFFIX, older_than)
+}
+
+/// [`remove_stale_temps`] for the partial uploads in an input folder.
+pub(crate) fn remove_stale_uploads(dir: &Path, older_than: Duration) -> usize {
+    remove_stale(dir, UPLOAD_SUFFIX, older_than)
+}
+
+fn remove_stale(dir: &Path, suffix: &str, older_than: Duration) -> usize {
     let Ok(entries) = fs::read_dir(dir) else {
         return 0;
     };
@@ -75,7 +117,7 @@ pub fn remove_stale_temps(dir: &Path, older_than: Duration) -> usize {
         .flatten()
         .filter(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
-            name.ends_with(TEMP_SUFFIX) && (written_by_this_node(&name) || older(e, older_than))
+            name.ends_with(suffix) && (written_by_this_node(&name, suffix) || older(e, older_than))
         })
         .filter(|e| fs::remove_file(e.path()).is_ok())
         .count()
@@ -89,6 +131,20 @@ pub(crate) fn older(entry: &fs::DirEntry, age: Duration) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rename_never_takes_a_name_that_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, c) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("c"));
+        fs::write(&a, b"new").unwrap();
+        fs::write(&b, b"old").unwrap();
+        let err = rename_noreplace(&a, &b).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(&b).unwrap(), b"old");
+        rename_noreplace(&a, &c).unwrap();
+        assert_eq!(fs::read(&c).unwrap(), b"new");
+        assert!(!a.exists());
+    }
 
     #[test]
     fn writes_whole_files_and_cleans_leftovers() {
@@ -112,5 +168,21 @@ mod tests {
         assert_eq!(remove_stale_temps(dir.path(), Duration::from_secs(3600)), 1);
         let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, vec![std::ffi::OsString::from(other)], "another node may still be writing its file");
+    }
+
+    #[test]
+    fn partial_uploads_are_cleared_by_the_same_rule_and_only_they() {
+        let dir = tempfile::tempdir().unwrap();
+        let own = temp_path(dir.path(), "photo.jpg", UPLOAD_SUFFIX);
+        let other = dir.path().join(format!(".e.jpg.some-other-node.79.0{UPLOAD_SUFFIX}"));
+        let product = dir.path().join("photo.jpg");
+        for path in [&own, &other, &product] {
+            fs::write(path, b"x").unwrap();
+        }
+        assert_eq!(remove_stale_temps(dir.path(), Duration::from_secs(3600)), 0, "not a temporary file");
+        assert_eq!(remove_stale_uploads(dir.path(), Duration::from_secs(3600)), 1);
+        assert!(!own.exists() && other.exists() && product.exists());
+        assert_eq!(remove_stale_uploads(dir.path(), Duration::ZERO), 1, "alone, every leftover is stale");
+        assert!(!other.exists() && product.exists());
     }
 }

@@ -168,6 +168,18 @@ fn three_scanning_nodes_share_a_burst_and_make_every_output_once_with_one_remova
     // The logs say which node made each output.
     let made_by_c = c.log_text().lines().filter(|l| l.contains("thumbnails written") && l.contains("node-c")).count();
     assert!(made_by_c > 0, "node-c's log names it on its outputs\n{}", c.log_text());
+    // So does any node's web console, which shows the whole cluster's catalog.
+    let (code, body) = a.get("/api/products?per_page=200");
+    assert_eq!(code, 200, "{body}");
+    let catalog: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(catalog["total"], PRODUCTS, "node-a's console lists every product");
+    let nodes: BTreeSet<&str> = catalog["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["outputs"].as_array().unwrap().iter().filter_map(|o| o["node"].as_str()))
+        .collect();
+    assert!(nodes.contains("node-c"), "outputs made by node-c are shown as such on node-a: {nodes:?}");
 
     let status = rig.sb.run(&["cluster", "status", "--json"], &[("NATS_URL", &rig.nats.url())]);
     assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));

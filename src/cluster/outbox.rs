@@ -80,6 +80,11 @@ impl Outbox {
         self.waiting.lock().order.len()
     }
 
+    /// Whether `job` waits here to be published.
+    pub(super) fn holds(&self, job: &Job) -> bool {
+        self.waiting.lock().queued.contains(job)
+    }
+
     /// Whether a push was refused since the last call.
     pub(super) fn take_overflow(&self) -> bool {
         self.overflowed.swap(false, Ordering::SeqCst)

@@ -17,7 +17,7 @@ use super::replica::Replica;
 use super::status::{record_dead_letter, DeadLetter};
 use crate::folders::Folders;
 use crate::job::{InputKind, Job};
-use crate::queue::{WorkQueue, CRASHES_BEFORE_REJECTION};
+use crate::queue::{Place, WorkQueue, CRASHES_BEFORE_REJECTION};
 use crate::shutdown::Shutdown;
 use crate::sync::Mutex;
 use async_nats::jetstream::{self, AckKind};
@@ -285,6 +285,16 @@ impl WorkQueue for ClusterQueue {
 
     fn len(&self) -> usize {
         self.outbox.len()
+    }
+
+    /// What this node knows without asking the broker: the jobs it runs, and those it has not
+    /// published yet. A job in the stream, or running on another node, is `None` here.
+    fn place(&self, job: &Job) -> Option<Place> {
+        if self.running.lock().get(job).is_some_and(|r| !r.deferred) {
+            Some(Place::Running)
+        } else {
+            self.outbox.holds(job).then_some(Place::Waiting)
+        }
     }
 
     fn close(&self) {

@@ -5,7 +5,15 @@ use super::{Config, EngineChoice, NodeRole};
 use crate::error::ConfigError;
 use crate::format::InputFormat;
 
+/// Shortest console token accepted: long enough that guessing it through the login is hopeless.
+const MIN_CONSOLE_TOKEN: usize = 16;
+
 impl Config {
+    /// The console token, when one is set (blank counts as unset).
+    pub(crate) fn console_secret(&self) -> Option<&str> {
+        self.console_token.as_ref().map(|t| t.expose().trim()).filter(|t| !t.is_empty())
+    }
+
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         for format in &self.allowed_formats {
             if InputFormat::from_name(format).is_none() {
@@ -62,6 +70,12 @@ impl Config {
             }
         }
         self.check_cluster()?;
+        if self.console_secret().is_some_and(|t| t.chars().count() < MIN_CONSOLE_TOKEN) {
+            return Err(ConfigError(format!(
+                "console_token (CONSOLE_TOKEN) must be at least {MIN_CONSOLE_TOKEN} characters; make one with \
+                 `openssl rand -hex 16`"
+            )));
+        }
         if self.engine() == EngineChoice::Gradio && self.gradio_api_url.is_none() {
             return Err(ConfigError(
                 "removal_engine (REMOVAL_ENGINE) is `gradio` but gradio_api_url (GRADIO_API_URL) is not set".into(),

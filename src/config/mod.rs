@@ -67,6 +67,8 @@ pub const ENV_KEYS: &[&str] = &[
     "NATS_TOKEN",
     "NATS_TLS_CA",
     "NATS_ACK_WAIT",
+    "CONSOLE_ENABLED",
+    "CONSOLE_TOKEN",
 ];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -124,6 +126,11 @@ pub struct Config {
     pub health_check_enabled: Flag,
     pub log_requests: Flag,
     pub shutdown_timeout: Seconds,
+
+    /// The web console at `/` and its API (`/api/*`, `/files/*`).
+    pub console_enabled: Flag,
+    /// The console's secret: required on a non-loopback `http_addr`, and whenever it is set.
+    pub console_token: Option<Secret>,
 
     /// This node's name in logs, records and cluster status (default: the host name).
     pub node_name: Option<Text>,
@@ -188,6 +195,8 @@ impl Default for Config {
             health_check_enabled: Flag(true),
             log_requests: Flag(false),
             shutdown_timeout: Seconds::secs(30),
+            console_enabled: Flag(true),
+            console_token: None,
             node_name: None,
             nats_url: None,
             nats_creds: None,
@@ -355,6 +364,20 @@ mod tests {
         let text = c.to_toml();
         assert!(!text.contains("hf_secret_value"));
         assert!(text.contains("hf_token = \"***\""));
+    }
+
+    #[test]
+    fn a_console_token_is_a_masked_secret_and_must_not_be_short() {
+        let token = |t: &str| Some(serde_json::from_str::<Secret>(&format!("\"{t}\"")).unwrap());
+        let c = Config { console_token: token("a-long-enough-console-secret"), ..Config::default() };
+        c.validate().unwrap();
+        assert!(c.to_toml().contains("console_token = \"***\""));
+        assert_eq!(c.console_secret(), Some("a-long-enough-console-secret"));
+        let blank = Config { console_token: token("  "), ..Config::default() };
+        assert_eq!(blank.console_secret(), None);
+        let short = Config { console_token: token("hunter2"), ..Config::default() };
+        let err = short.validate().unwrap_err().0;
+        assert!(err.contains("CONSOLE_TOKEN") && err.contains("16"), "{err}");
     }
 
     #[test]

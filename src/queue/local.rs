@@ -6,7 +6,7 @@
 //! the overflow flag asks the watcher for a full rescan, so nothing is lost. Backgrounds go first:
 //! products processed after them get all their outputs in one pass.
 
-use super::WorkQueue;
+use super::{Place, WorkQueue};
 use crate::job::{InputKind, Job};
 use crate::sync::{Mutex, MutexGuard};
 use std::collections::{HashSet, VecDeque};
@@ -116,6 +116,15 @@ impl WorkQueue for LocalQueue {
         self.lock().queued.len()
     }
 
+    fn place(&self, job: &Job) -> Option<Place> {
+        let inner = self.lock();
+        if inner.in_flight.contains(job) {
+            Some(Place::Running)
+        } else {
+            inner.queued.contains(job).then_some(Place::Waiting)
+        }
+    }
+
     fn close(&self) {
         self.lock().closed = true;
         self.ready.notify_waiters();
@@ -145,9 +154,13 @@ mod tests {
         q.push(job(InputKind::Product, "a.jpg"));
         q.push(job(InputKind::Background, "b.jpg"));
         assert_eq!(q.len(), 2);
+        assert_eq!(q.place(&job(InputKind::Product, "a.jpg")), Some(Place::Waiting));
+        assert_eq!(q.place(&job(InputKind::Product, "other.jpg")), None);
         assert_eq!(q.pop().await.unwrap(), job(InputKind::Background, "b.jpg"));
         let a = q.pop().await.unwrap();
+        assert_eq!(q.place(&a), Some(Place::Running));
         q.push(job(InputKind::Product, "a.jpg")); // new event while a.jpg runs
+        assert_eq!(q.place(&a), Some(Place::Running), "running wins over queued again");
         assert!(q.try_pop().is_none(), "a.jpg must wait for its running job");
         q.done(&a);
         assert_eq!(q.pop().await.unwrap(), a);

@@ -1,5 +1,8 @@
 //! Queue: inputs waiting for a worker. The [`WorkQueue`] trait is the seam; [`LocalQueue`] keeps
 //! the jobs in this process.
+//!
+//! Besides pushing and popping, the queue answers one read-only question for the web console:
+//! where a given job is right now ([`WorkQueue::place`]).
 
 mod local;
 
@@ -12,6 +15,15 @@ use std::time::Duration;
 
 /// Runs of one job that may die with their worker before it is rejected instead of run again.
 pub(crate) const CRASHES_BEFORE_REJECTION: u32 = 3;
+
+/// Where a job is in the queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Place {
+    /// Queued, not yet handed to a worker.
+    Waiting,
+    /// Handed to a worker and not yet marked [`WorkQueue::done`].
+    Running,
+}
 
 /// A job queue shared by the watcher (which pushes) and the workers (which pop).
 pub(crate) trait WorkQueue: Send + Sync {
@@ -28,6 +40,10 @@ pub(crate) trait WorkQueue: Send + Sync {
     fn is_idle(&self) -> bool;
     /// Jobs waiting.
     fn len(&self) -> usize;
+    /// Where `job` is now; `None` when it is neither waiting nor running. Read-only and cheap: the
+    /// console asks it for each product it shows (and for every product when filtering by state).
+    /// A job that is running and also queued again (a newer event) is `Running`.
+    fn place(&self, job: &Job) -> Option<Place>;
     /// Stops handing out jobs; waiting workers see `None`.
     fn close(&self);
 

@@ -71,6 +71,13 @@ impl Workers {
         }
     }
 
+    /// What `job` is waiting for when it waits to be retried after a passing failure (the
+    /// console's "waiting for the remote engine" is [`Cause::Engine`]); `None` otherwise.
+    /// Retries wait in the process whose worker ran the job.
+    pub(crate) fn retry_cause(&self, job: &Job) -> Option<Cause> {
+        self.retry.cause_of(job)
+    }
+
     /// True when nothing is queued, running or waiting to be retried.
     pub(crate) fn all_done(&self) -> bool {
         self.queue.is_idle() && self.retry.waiting() == 0

@@ -2,10 +2,12 @@
 //!
 //! Waits grow from 1 s, doubling to 5 minutes, with jitter. A wait ends early when the reason
 //! for it goes away: the remote engine answers again, or — for a full disk — space returns.
+//! While a job waits, what it waits for is known ([`Retry::cause_of`]): the console shows a photo
+//! waiting for the remote engine as such.
 
 use super::space::SpaceWatch;
 use crate::backoff::Backoff;
-use crate::error::Transient;
+use crate::error::{Cause, Transient};
 use crate::job::Job;
 use crate::shutdown::Shutdown;
 use crate::status::Status;
@@ -33,6 +35,8 @@ pub(super) struct Retry {
     attempts: Mutex<HashMap<Job, u32>>,
     /// Retries sleeping before they re-enter the queue.
     waiting: Arc<AtomicUsize>,
+    /// The jobs among them, with the cause of their last failure and how many waits each has.
+    causes: Arc<Mutex<HashMap<Job, (Cause, usize)>>>,
     space: Arc<SpaceWatch>,
 }
 
@@ -50,12 +54,18 @@ impl Retry {
             policy,
             attempts: Mutex::new(HashMap::new()),
             waiting: Arc::new(AtomicUsize::new(0)),
+            causes: Arc::new(Mutex::new(HashMap::new())),
             space: Arc::new(SpaceWatch::new(storage, shutdown)),
         }
     }
 
     pub(super) fn waiting(&self) -> usize {
         self.waiting.load(Ordering::SeqCst)
+    }
+
+    /// What `job` waits for, when it is waiting to be retried.
+    pub(super) fn cause_of(&self, job: &Job) -> Option<Cause> {
+        self.causes.lock().get(job).map(|(cause, _)| *cause)
     }
 
     pub(super) fn succeeded(&self, job: &Job) {
@@ -83,7 +93,12 @@ impl Retry {
         let early = if space.is_some() { " (or as soon as disk space returns)" } else { "" };
         warn!(input = %job.name, attempt, retry_in_s = delay.as_secs_f32(), "{failure}; retrying{early}");
         self.waiting.fetch_add(1, Ordering::SeqCst);
-        Some(Wait { delay, space, _waiting: Waiting(self.waiting.clone()) })
+        let mut causes = self.causes.lock();
+        let entry = causes.entry(job.clone()).or_insert((failure.cause(), 0));
+        *entry = (failure.cause(), entry.1 + 1);
+        drop(causes);
+        let waiting = Waiting { count: self.waiting.clone(), causes: self.causes.clone(), job: job.clone() };
+        Some(Wait { delay, space, _waiting: waiting })
     }
 }
 
@@ -109,11 +124,22 @@ impl Wait {
     }
 }
 
-/// Counts a retry as waiting until its wait ends or shutdown cancels it.
-struct Waiting(Arc<AtomicUsize>);
+/// Counts a retry as waiting, with its cause, until its wait ends or shutdown cancels it.
+struct Waiting {
+    count: Arc<AtomicUsize>,
+    causes: Arc<Mutex<HashMap<Job, (Cause, usize)>>>,
+    job: Job,
+}
 
 impl Drop for Waiting {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        let mut causes = self.causes.lock();
+        if let Some((_, n)) = causes.get_mut(&self.job) {
+            *n -= 1;
+            if *n == 0 {
+                causes.remove(&self.job);
+            }
+        }
+        self.count.fetch_sub(1, Ordering::SeqCst);
     }
 }

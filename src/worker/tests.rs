@@ -71,9 +71,12 @@ async fn a_passing_engine_failure_is_retried_as_soon_as_the_engine_is_back() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert!(r.base.outputs().is_empty());
+    let job = Job::new(crate::job::InputKind::Product, "p.png");
+    assert_eq!(r.workers.retry_cause(&job), Some(Cause::Engine), "it is known to wait for the engine");
     r.status.retry_waiting_now(); // what the remote engine's probe does when it answers again
     r.settle().await;
     assert_eq!(r.base.outputs(), ["p.jpg"]);
+    assert_eq!(r.workers.retry_cause(&job), None);
     assert_eq!(r.engine.calls(), 2);
     r.stop().await;
 }

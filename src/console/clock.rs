@@ -1,0 +1,62 @@
+//! Local time, for "thumbnails made today" and the dates inside ZIP archives (which have no time
+//! zone). The process's time zone is the system's (`TZ`, `/etc/localtime`; UTC in most containers).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A moment broken down in local time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Local {
+    pub year: i32,
+    /// 1–12.
+    pub month: u32,
+    /// 1–31.
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+}
+
+/// Seconds since the Unix epoch, now.
+pub(super) fn now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+/// `secs` (since the epoch) in local time.
+pub(super) fn local(secs: i64) -> Local {
+    let t = secs as libc::time_t;
+    // SAFETY: `tm` is plain data the call fills in; both pointers are valid for the call.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let ok = !unsafe { libc::localtime_r(&t, &mut tm) }.is_null();
+    if !ok {
+        return Local { year: 1980, month: 1, day: 1, hour: 0, minute: 0, second: 0 };
+    }
+    Local {
+        year: tm.tm_year + 1900,
+        month: (tm.tm_mon + 1) as u32,
+        day: tm.tm_mday as u32,
+        hour: tm.tm_hour as u32,
+        minute: tm.tm_min as u32,
+        second: tm.tm_sec as u32,
+    }
+}
+
+/// The start of the local day holding `secs`.
+pub(super) fn midnight(secs: i64) -> i64 {
+    let l = local(secs);
+    secs - (l.hour * 3600 + l.minute * 60 + l.second) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn midnight_starts_the_same_local_day() {
+        let now = now();
+        let start = midnight(now);
+        assert!(now - start < 86_400 + 3600 && start <= now);
+        let (a, b) = (local(start), local(now));
+        assert_eq!((a.year, a.month, a.day), (b.year, b.month, b.day));
+        assert_eq!((a.hour, a.minute, a.second), (0, 0, 0));
+    }
+}

@@ -1,0 +1,214 @@
+//! Console: the web page people keep open all day, served by the daemon's own HTTP server — a
+//! live status bar, the catalog with every product's thumbnails and state, the backgrounds,
+//! the rejected files with retry and delete, uploads and ZIP downloads (design §8).
+//!
+//! The contract it keeps:
+//!
+//! - **Who may use it** ([`access`]): on a loopback `HTTP_ADDR` anyone on this machine; a set
+//!   `CONSOLE_TOKEN` is then required all the same, and on any other address it is required
+//!   (without one the console answers 403 with advice). Browsers log in once (an HttpOnly,
+//!   SameSite=Strict cookie), scripts send `Authorization: Bearer`. State-changing requests from a
+//!   browser must come from the console's own origin (CSRF).
+//! - **Names are looked up, never joined**: every file the console reads, moves or deletes is found
+//!   by its exact name in a listing of a known folder ([`listing`]) or in the journal; request text
+//!   never becomes a path, and links are never followed.
+//! - **Read-only views of the pipeline**: outputs and engines from the [`Journal`], where a job is
+//!   from the [`WorkQueue`], what a retry waits for from the [`Workers`]. Uploads and retries only
+//!   put files into the watched folders, and the watcher takes them like any other file.
+//! - **Cheap**: listings are cached until their folder changes, previews are made once per
+//!   thumbnail content ([`preview`]), the live status is computed once a second for all open pages
+//!   and only while one is open ([`events`]), and heavy work runs off the async threads.
+//!
+//! Files: [`access`] (who may ask, CSRF, security headers, login), [`api`] (JSON endpoints),
+//! [`assets`] (the embedded page), [`catalog`] (products and their state), [`backgrounds`],
+//! [`rejected`] (rejections, retry, delete), [`upload`], [`files`] (thumbnails, originals,
+//! previews), [`zip`] (streamed archives), [`snapshot`] and [`events`] (the status bar), [`clock`]
+//! (local days), [`problem`] (error answers).
+
+mod access;
+mod api;
+mod assets;
+mod backgrounds;
+mod catalog;
+mod clock;
+mod events;
+mod files;
+mod listing;
+mod preview;
+mod problem;
+mod rejected;
+mod snapshot;
+mod upload;
+mod zip;
+
+use crate::config::Config;
+use crate::folders::Folders;
+use crate::job::InputKind;
+use crate::metrics::Metrics;
+use crate::queue::WorkQueue;
+use crate::remove::EngineKind;
+use crate::shutdown::Shutdown;
+use crate::status::Status;
+use crate::store::Journal;
+use crate::validate::Limits;
+use crate::worker::Workers;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, post};
+use axum::{middleware, Router};
+use listing::Listing;
+use problem::Problem;
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+/// What the console needs from the rest of the daemon, all there before the engine loads.
+pub(crate) struct Deps {
+    pub folders: Folders,
+    pub status: Arc<Status>,
+    pub metrics: Arc<Metrics>,
+    pub queue: Arc<dyn WorkQueue>,
+    pub engine: EngineKind,
+    pub shutdown: Shutdown,
+}
+
+/// The parts that exist once the pipeline runs (see [`Console::attach`]).
+struct Running {
+    journal: Arc<dyn Journal>,
+    workers: Arc<Workers>,
+}
+
+/// Settings the console reads from the configuration.
+struct Settings {
+    /// What inputs may be (`MAX_FILE_SIZE`, `MAX_PIXELS`, formats): uploads and previews obey it.
+    limits: Limits,
+    /// Extension and fingerprint of the main preset: what makes `P.jpg`.
+    main_ext: &'static str,
+    main_fingerprint: String,
+}
+
+pub(crate) struct Console {
+    deps: Deps,
+    settings: Settings,
+    access: access::Access,
+    running: OnceLock<Running>,
+    products: Listing,
+    backgrounds: Listing,
+    rejected: rejected::Rejected,
+    previews: preview::Previews,
+    uploads: upload::Limits,
+    status_feed: events::Feed,
+    today: snapshot::Today,
+}
+
+/// The console's routes, split by how long a request may take: `quick` ones get the server's
+/// request time limit, `streaming` ones (events, uploads, ZIP downloads) end with their stream.
+pub(crate) struct Routes {
+    pub quick: Router,
+    pub streaming: Router,
+}
+
+impl Console {
+    pub(crate) fn new(config: &Config, addr: SocketAddr, deps: Deps) -> Arc<Console> {
+        let folders = &deps.folders;
+        let products = Listing::inputs(folders, InputKind::Product);
+        let backgrounds = Listing::inputs(folders, InputKind::Background);
+        let rejected = rejected::Rejected::new(folders);
+        let previews = preview::Previews::new(folders.state.join("previews"));
+        let settings = Settings {
+            limits: Limits::from_config(config),
+            main_ext: config.preset.format.extension(),
+            main_fingerprint: config.preset.fingerprint(),
+        };
+        let console = Arc::new(Console {
+            access: access::Access::new(addr, config.console_secret()),
+            settings,
+            running: OnceLock::new(),
+            products,
+            backgrounds,
+            rejected,
+            previews,
+            uploads: upload::Limits::default(),
+            status_feed: events::Feed::default(),
+            today: snapshot::Today::default(),
+            deps,
+        });
+        console.deps.shutdown.spawn(events::feed(console.clone()));
+        console
+    }
+
+    /// Connects the pipeline's journal and workers once they run; until then the API answers 503
+    /// ("starting") and the status bar says the engine is loading.
+    pub(crate) fn attach(self: &Arc<Self>, journal: Arc<dyn Journal>, workers: Arc<Workers>) {
+        if self.running.set(Running { journal, workers }).is_ok() {
+            let me = self.clone();
+            self.deps.shutdown.spawn(async move {
+                let _ = tokio::task::spawn_blocking(move || me.prune_previews()).await;
+            });
+        }
+    }
+
+    /// What the start-up log says about the console.
+    pub(crate) fn describe(&self, addr: SocketAddr) -> String {
+        self.access.describe(addr)
+    }
+
+    /// Deletes previews of thumbnails and backgrounds that are gone.
+    fn prune_previews(&self) {
+        let Ok(running) = self.running() else { return };
+        let journal = &running.journal;
+        let mut keep: HashSet<String> =
+            journal.outputs_of(None, None).iter().filter_map(|f| journal.output(f)).map(|r| r.key).collect();
+        keep.extend(journal.inputs(InputKind::Background).into_iter().map(|b| format!("bg-{}", b.hash)));
+        let pruned = self.previews.prune(&keep);
+        if pruned > 0 {
+            tracing::info!(pruned, "old console previews removed");
+        }
+    }
+
+    fn running(&self) -> Result<&Running, Problem> {
+        self.running.get().ok_or(Problem::Starting)
+    }
+
+    pub(crate) fn routes(self: &Arc<Self>) -> Routes {
+        let guard = middleware::from_fn_with_state(self.clone(), access::guard);
+        let quick = Router::new()
+            .route("/", get(assets::index))
+            .route("/login", get(access::login_page).post(access::login))
+            .route("/logout", post(access::logout))
+            .route("/assets/{file}", get(assets::asset))
+            .route("/api/status", get(api::status))
+            .route("/api/products", get(api::products))
+            .route("/api/backgrounds", get(api::backgrounds))
+            .route("/api/rejected", get(api::rejected))
+            .route("/api/rejected/{name}/retry", post(api::retry))
+            .route("/api/rejected/{name}", delete(api::delete_rejected))
+            .route("/files/thumbnails/{file}", get(files::thumbnail))
+            .route("/files/previews/{file}", get(files::preview))
+            .route("/files/originals/{name}", get(files::original))
+            .route("/files/backgrounds/{name}", get(files::background))
+            .layer(guard.clone())
+            .with_state(self.clone());
+        let streaming = Router::new()
+            .route("/api/upload", post(upload::upload).layer(DefaultBodyLimit::disable()))
+            .route("/api/thumbnails.zip", get(zip::download))
+            .route("/api/events", get(events::stream))
+            .layer(guard)
+            .with_state(self.clone());
+        Routes { quick, streaming }
+    }
+}
+
+/// Runs blocking work (folder listings, journal look-ups, file reads) off the async threads.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T, Problem> + Send + 'static) -> Result<T, Problem> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| Problem::Internal(e.to_string()))?
+}
+
+/// What a URL path segment (and an RFC 5987 `filename*`) may carry as it is: RFC 3986's
+/// unreserved characters.
+const UNRESERVED: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// A file name as a URL path segment.
+fn segment(name: &str) -> String {
+    percent_encoding::utf8_percent_encode(name, UNRESERVED).to_string()
+}

@@ -1,0 +1,207 @@
+//! Rejected files: what `rejeitados/` holds, each with what its note says, and the two actions on
+//! them — *retry* moves the file back into the folder it came from (under its original name, never
+//! over a file already there), *delete* removes it and its note.
+
+use super::files::read_regular;
+use super::listing::{Listed, Listing, Snapshot};
+use super::problem::Problem;
+use crate::disk::FileStamp;
+use crate::folders::Folders;
+use crate::job::InputKind;
+use crate::naming::is_input_name;
+use crate::reject::{is_note, note_name, read_note, Note};
+use crate::write::rename_noreplace;
+use serde_json::{json, Value};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Notes are a few hundred bytes; anything far larger is not one of ours.
+const MAX_NOTE: u64 = 64 * 1024;
+
+/// A file in `rejeitados/`.
+pub(super) struct RejectedFile {
+    pub name: String,
+    pub stamp: FileStamp,
+    pub note: Note,
+    /// The folder it was rejected from, when its note says (else it goes back to `produtos/`).
+    pub kind: Option<InputKind>,
+}
+
+impl Listed for RejectedFile {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn stamp(&self) -> &FileStamp {
+        &self.stamp
+    }
+}
+
+impl RejectedFile {
+    /// The name it had before it was rejected, when that is still a usable input name.
+    pub(super) fn original(&self) -> &str {
+        self.note.file.file_name().and_then(|n| n.to_str()).filter(|n| is_input_name(n)).unwrap_or(&self.name)
+    }
+
+    /// What the console shows of it.
+    pub(super) fn to_json(&self) -> Value {
+        json!({
+            "name": self.name,
+            "folder": self.kind.map(InputKind::label),
+            "original": self.original(),
+            "reason": self.note.reason,
+            "problem": self.note.problem,
+            "advice": self.note.advice,
+            "when": self.note.when,
+            "modified": self.stamp.mtime_ns.div_euclid(1_000_000_000),
+            "size": self.stamp.len,
+        })
+    }
+}
+
+pub(super) struct Rejected {
+    dir: PathBuf,
+    folders: Folders,
+    listing: Listing<RejectedFile>,
+}
+
+impl Rejected {
+    pub(super) fn new(folders: &Folders) -> Rejected {
+        let owned = folders.clone();
+        Rejected {
+            dir: folders.rejected.clone(),
+            folders: folders.clone(),
+            listing: Listing::new(folders.rejected.clone(), move |dir| list(dir, &owned)),
+        }
+    }
+
+    pub(super) fn snapshot(&self) -> Arc<Snapshot<RejectedFile>> {
+        self.listing.snapshot()
+    }
+
+    /// Moves rejected file `name` back where it came from; its folder and name there.
+    pub(super) fn retry(&self, name: &str) -> Result<(InputKind, String), Problem> {
+        let snapshot = self.listing.fresh();
+        let file = snapshot.find(name).ok_or_else(|| Problem::NotFound(format!("rejected file {name}")))?;
+        let kind = file.kind.unwrap_or(InputKind::Product);
+        let original = file.original().to_owned();
+        let from = self.dir.join(&file.name);
+        match rename_noreplace(&from, &self.folders.input_dir(kind).join(&original)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                return Err(Problem::Conflict {
+                    error: format!("{}/ already has a file named {original}", kind.label()),
+                    advice: "Delete or rename that file first, or delete this rejected copy.".into(),
+                })
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(Problem::NotFound(format!("rejected file {name}")))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        remove_if_there(&self.dir.join(note_name(&from)))?;
+        Ok((kind, original))
+    }
+
+    /// Deletes rejected file `name` and its note.
+    pub(super) fn delete(&self, name: &str) -> Result<(), Problem> {
+        let snapshot = self.listing.fresh();
+        let file = snapshot.find(name).ok_or_else(|| Problem::NotFound(format!("rejected file {name}")))?;
+        let path = self.dir.join(&file.name);
+        remove_if_there(&path)?;
+        remove_if_there(&self.dir.join(note_name(&path)))?;
+        Ok(())
+    }
+}
+
+fn remove_if_there(path: &Path) -> io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// The rejected files in `dir` (not their notes, hidden or temporary names), with their notes.
+fn list(dir: &Path, folders: &Folders) -> Vec<RejectedFile> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            if !is_input_name(&name) || is_note(&name) {
+                return None;
+            }
+            let meta = std::fs::symlink_metadata(entry.path()).ok()?;
+            if meta.is_dir() {
+                return None;
+            }
+            let note_path = dir.join(note_name(&entry.path()));
+            let note = read_regular(&note_path, MAX_NOTE)
+                .map(|(bytes, _)| read_note(&String::from_utf8_lossy(&bytes)))
+                .unwrap_or_default();
+            let from = note.file.parent();
+            let kind = InputKind::ALL.into_iter().find(|k| from == Some(folders.input_dir(*k)));
+            Some(RejectedFile { name, stamp: FileStamp::of(&meta), note, kind })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{RejectReason, Rejection};
+    use crate::testkit::Base;
+
+    fn rejected_copy(base: &Base, folder: &str, name: &str) -> String {
+        base.put(folder, name, b"not a photo");
+        let r = Rejection::new(RejectReason::UnsupportedFormat, "text", "export again");
+        let from = base.dir.path().join(folder).join(name);
+        let dest = crate::reject::reject(&from, &base.folders.rejected, &r).unwrap();
+        dest.file_name().unwrap().to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn a_retry_goes_back_to_its_folder_under_its_name_and_never_over_another_file() {
+        let base = Base::new();
+        let rejected = Rejected::new(&base.folders);
+        let bg = rejected_copy(&base, "backgrounds", "b.png");
+        let first = rejected_copy(&base, "produtos", "p.png");
+        let second = rejected_copy(&base, "produtos", "p.png");
+        assert_eq!((first.as_str(), second.as_str()), ("p.png", "p (2).png"));
+        let listed = rejected.snapshot();
+        assert_eq!(listed.entries.len(), 3, "notes are not listed");
+        assert_eq!(listed.find(&bg).unwrap().kind, Some(InputKind::Background));
+        assert_eq!(listed.find(&second).unwrap().note.reason, "unsupported_format");
+
+        assert_eq!(rejected.retry(&bg).unwrap(), (InputKind::Background, "b.png".to_owned()));
+        assert!(base.folders.backgrounds.join("b.png").is_file());
+        assert!(!base.folders.rejected.join("b.png.error.txt").exists());
+        assert_eq!(rejected.retry(&second).unwrap(), (InputKind::Product, "p.png".to_owned()));
+        let taken = rejected.retry(&first).unwrap_err();
+        assert!(matches!(taken, Problem::Conflict { .. }), "{taken:?}");
+        assert!(base.folders.rejected.join("p.png").is_file(), "nothing moved");
+        assert!(matches!(rejected.retry("../produtos/p.png"), Err(Problem::NotFound(_))));
+    }
+
+    #[test]
+    fn a_delete_removes_the_file_and_its_note_and_nothing_else() {
+        let base = Base::new();
+        let rejected = Rejected::new(&base.folders);
+        let name = rejected_copy(&base, "produtos", "x.jpg");
+        assert!(matches!(rejected.delete("x.jpg.error.txt"), Err(Problem::NotFound(_))));
+        rejected.delete(&name).unwrap();
+        assert!(crate::testkit::names(&base.folders.rejected).is_empty());
+    }
+
+    #[test]
+    fn a_note_that_is_a_link_is_not_read() {
+        let base = Base::new();
+        let secret = base.dir.path().join("secret.txt");
+        std::fs::write(&secret, "Problem: top secret").unwrap();
+        std::fs::write(base.folders.rejected.join("x.jpg"), b"x").unwrap();
+        std::os::unix::fs::symlink(&secret, base.folders.rejected.join("x.jpg.error.txt")).unwrap();
+        let listed = Rejected::new(&base.folders).snapshot();
+        assert_eq!(listed.find("x.jpg").unwrap().note, Note::default());
+    }
+}
