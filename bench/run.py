@@ -344,6 +344,19 @@ class SystemLoad:
 
 # --- helpers ------------------------------------------------------------------------------------
 
+def rembg_offline_env(ctx):
+    """rembg's environment: our u2netp.onnx as its model, no thread caps, and offline — any
+    attempt to download goes to a dead proxy."""
+    u2 = ctx["work"] / "u2net_home"
+    u2.mkdir(exist_ok=True)
+    shutil.copyfile(ctx["repo"] / "models" / "u2netp.onnx", u2 / "u2netp.onnx")
+    env = dict(os.environ, HOME=str(ctx["home"]), U2NET_HOME=str(u2),
+               HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9", NO_PROXY="")
+    for k in ("OMP_NUM_THREADS", "ORT_NUM_THREADS"):
+        env.pop(k, None)
+    return env
+
+
 def fresh(path: Path):
     if path.exists():
         shutil.rmtree(path)
@@ -512,14 +525,7 @@ def section_removal(cfg, ctx):
     control = corpus.ensure_control_photo(ctx["corpus"])
     warm([p for p, _ in photos] + [control[0]])
     root = fresh(ctx["work"] / "removal")
-    u2 = ctx["work"] / "u2net_home"
-    u2.mkdir(exist_ok=True)
-    shutil.copyfile(ctx["repo"] / "models" / "u2netp.onnx", u2 / "u2netp.onnx")
-    rembg_env = dict(os.environ, HOME=str(ctx["home"]), U2NET_HOME=str(u2),
-                     # prove it is offline: any attempt to download goes to a dead proxy
-                     HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9", NO_PROXY="")
-    for k in ("OMP_NUM_THREADS", "ORT_NUM_THREADS"):
-        rembg_env.pop(k, None)
+    rembg_env = rembg_offline_env(ctx)
     load = SystemLoad()
     own_cpu = 0.0
     serial, batch, rembg_runs = [], [], []
@@ -749,11 +755,7 @@ def section_real(cfg, ctx):
     log(f"real: {n} photos from {folder}")
     warm([r[0] for r in rows])
     root = fresh(ctx["work"] / "real")
-    u2 = ctx["work"] / "u2net_home"
-    u2.mkdir(exist_ok=True)
-    shutil.copyfile(ctx["repo"] / "models" / "u2netp.onnx", u2 / "u2netp.onnx")
-    rembg_env = dict(os.environ, HOME=str(ctx["home"]), U2NET_HOME=str(u2),
-                     HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9", NO_PROXY="")
+    rembg_env = rembg_offline_env(ctx)
     load = SystemLoad()
     own_cpu = 0.0
     tg_runs, rb_runs = [], []

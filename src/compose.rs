@@ -118,23 +118,16 @@ fn alone(placed: &Placed, preset: &Preset) -> RgbaImage {
     if let Some(shadow) = &placed.shadow {
         shadow.each(&canvas.dimensions(), |x, y, a| canvas.get_pixel_mut(x, y)[3] = a);
     }
-    let (w, h) = placed.premultiplied.dimensions();
-    for py in 0..h {
-        for px in 0..w {
-            let s = placed.premultiplied.get_pixel(px, py);
-            let a = s[3] as u32;
-            if a == 0 {
-                continue;
-            }
-            let d = canvas.get_pixel_mut(placed.x + px, placed.y + py);
-            // The canvas holds only black shadow so far: its premultiplied colour is 0.
-            let alpha = a + (d[3] as u32 * (255 - a) + 127) / 255;
-            for c in 0..3 {
-                d[c] = ((s[c] as u32 * 255 + alpha / 2) / alpha).min(255) as u8;
-            }
-            d[3] = alpha.min(255) as u8;
+    placed.each(|x, y, s| {
+        let a = s[3] as u32;
+        let d = canvas.get_pixel_mut(x, y);
+        // The canvas holds only black shadow so far: its premultiplied colour is 0.
+        let alpha = a + (d[3] as u32 * (255 - a) + 127) / 255;
+        for c in 0..3 {
+            d[c] = ((s[c] as u32 * 255 + alpha / 2) / alpha).min(255) as u8;
         }
-    }
+        d[3] = alpha.min(255) as u8;
+    });
     canvas
 }
 
@@ -147,6 +140,18 @@ pub fn cover(background: &RgbImage, width: u32, height: u32) -> RgbImage {
     let (w, h) = background.dimensions();
     let pixels = resize(background.as_raw(), w, h, Layout::Rgb, (width, height), Filter::Lanczos3, Some(crop));
     RgbImage::from_raw(width, height, pixels).expect("buffer matches")
+}
+
+impl Placed {
+    /// Calls `draw(x, y, pixel)` with the canvas position of every product pixel that is not
+    /// fully transparent (premultiplied RGBA).
+    fn each(&self, mut draw: impl FnMut(u32, u32, &image::Rgba<u8>)) {
+        for (px, py, s) in self.premultiplied.enumerate_pixels() {
+            if s[3] != 0 {
+                draw(self.x + px, self.y + py, s);
+            }
+        }
+    }
 }
 
 impl Shadow {
@@ -178,21 +183,14 @@ pub fn blend(canvas: &mut RgbImage, placed: &Placed) {
             }
         });
     }
-    let (w, h) = placed.premultiplied.dimensions();
-    for py in 0..h {
-        for px in 0..w {
-            let s = placed.premultiplied.get_pixel(px, py);
-            let a = s[3] as u32;
-            if a == 0 {
-                continue;
-            }
-            let d = canvas.get_pixel_mut(placed.x + px, placed.y + py);
-            for c in 0..3 {
-                let v = s[c] as u32 + (d[c] as u32 * (255 - a) + 127) / 255;
-                d[c] = v.min(255) as u8;
-            }
+    placed.each(|x, y, s| {
+        let a = s[3] as u32;
+        let d = canvas.get_pixel_mut(x, y);
+        for c in 0..3 {
+            let v = s[c] as u32 + (d[c] as u32 * (255 - a) + 127) / 255;
+            d[c] = v.min(255) as u8;
         }
-    }
+    });
 }
 
 #[cfg(test)]

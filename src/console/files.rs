@@ -15,6 +15,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::io::{self, Read};
 use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Largest thumbnail served (a 1200 px PNG is a few megabytes).
@@ -57,8 +58,7 @@ pub(super) async fn thumbnail(
     Query(query): Query<FileQuery>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    let key = console.output_key(&file)?;
-    let path = console.deps.folders.output.join(&file);
+    let (key, path) = console.thumbnail_at(&file)?;
     let shown = file.clone();
     let bytes = blocking(move || read_regular(&path, MAX_OUTPUT).map(|(b, _)| b).map_err(|e| gone(e, &shown))).await?;
     let kind = content_type(&bytes).unwrap_or("application/octet-stream");
@@ -73,8 +73,7 @@ pub(super) async fn preview(
     Query(query): Query<FileQuery>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    let key = console.output_key(&file)?;
-    let path = console.deps.folders.output.join(&file);
+    let (key, path) = console.thumbnail_at(&file)?;
     let bytes = console
         .previews
         .get(&key, move || {
@@ -140,10 +139,12 @@ pub(super) async fn background(
 }
 
 impl Console {
-    /// The content key of thumbnail `file`, when the journal knows it.
-    fn output_key(&self, file: &str) -> Result<String, Problem> {
+    /// The content key and the path of thumbnail `file`, when the journal knows it: the name
+    /// is joined onto the output folder only once the journal has it.
+    fn thumbnail_at(&self, file: &str) -> Result<(String, PathBuf), Problem> {
         let record = self.running()?.journal.output(file);
-        record.map(|r| r.key).ok_or_else(|| Problem::NotFound(format!("thumbnail {file}")))
+        let key = record.map(|r| r.key).ok_or_else(|| Problem::NotFound(format!("thumbnail {file}")))?;
+        Ok((key, self.deps.folders.output.join(file)))
     }
 }
 
