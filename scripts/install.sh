@@ -20,7 +20,9 @@ Installs thumbgen as a systemd service.
 What it installs (paths below DESTDIR when set):
   PREFIX/bin/thumbgen                         the binary (0755)
   PREFIX/lib/thumbgen/libonnxruntime.so.1.32.0  the engine's runtime, when the build made one
-  PREFIX/share/doc/thumbgen/                  README, the model's and onnxruntime's licence files
+  PREFIX/share/doc/thumbgen/                  README, THIRD-PARTY-NOTICES.md (the licences of the
+                                              crates compiled in), the model's and onnxruntime's
+                                              licence files
   PREFIX/share/thumbgen/                      backup.sh, restore.sh, diagnose.sh
   /etc/systemd/system/thumbgen.service        the unit (0644), ExecStart pointing at PREFIX/bin
   /etc/thumbgen/thumbgen.env                  settings template (0640), only when absent
@@ -127,15 +129,19 @@ if [ -z "$destdir" ]; then
   fi
 fi
 
-# 2. The binary and its documentation (the embedded model's licence travels with it), and the
-# onnxruntime library the build left beside the binary (the binary looks in ../lib/thumbgen/),
-# with its licence and notices. A tract-only build has none.
+# 2. The binary and its documentation (the embedded model's licence and the third-party notices of
+# the crates compiled in travel with it), and the onnxruntime library the build left beside the
+# binary (the binary looks in ../lib/thumbgen/), with its licence and notices. A tract-only build
+# has none.
+[ -f "$repo/THIRD-PARTY-NOTICES.md" ] ||
+  die "THIRD-PARTY-NOTICES.md not found in $repo (make it with scripts/third-party-notices)"
 put_file "$binary" "$bindir/thumbgen" 0755
 bin_src=$(dirname "$binary")
 if [ -f "$bin_src/libonnxruntime.so.1.32.0" ]; then
   put_file "$bin_src/libonnxruntime.so.1.32.0" "$prefix/lib/thumbgen/libonnxruntime.so.1.32.0" 0644
 fi
-for doc in "$repo/README.md" "$repo"/models/LICENSE-* "$bin_src/LICENSE-onnxruntime-MIT.txt" \
+for doc in "$repo/README.md" "$repo/LICENSE" "$repo/THIRD-PARTY-NOTICES.md" "$repo"/models/LICENSE-* \
+  "$bin_src/LICENSE-onnxruntime-MIT.txt" \
   "$bin_src/onnxruntime-ThirdPartyNotices.txt"; do
   if [ -f "$doc" ]; then
     put_file "$doc" "$docdir/$(basename "$doc")" 0644

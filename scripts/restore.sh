@@ -33,8 +33,9 @@ Folder settings (UPLOAD_PATH, …) are read from the environment like thumbgen d
 component goes back to BASE/config/, BASE/.env and /etc/thumbgen/thumbgen.env
 ($THUMBGEN_ENV_FILE overrides that path).
 
-Stop thumbgen first (systemctl stop thumbgen / docker compose stop) and start it afterwards:
-it then picks up the restored journal and cache and redoes only what is missing.
+Stop thumbgen first (systemctl stop thumbgen / docker compose --profile single stop) and
+start it afterwards: it then picks up the restored journal and cache and redoes only what is
+missing.
 EOF
 }
 

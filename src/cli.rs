@@ -19,6 +19,10 @@ struct Cli {
     /// Log level: trace, debug, info, warn, error (overrides LOG_LEVEL)
     #[arg(long, global = true, value_name = "LEVEL")]
     log_level: Option<String>,
+    /// File of KEY=value settings (as in .env) that override the environment; read again on
+    /// every reload (SIGHUP), e.g. the systemd unit's /etc/thumbgen/thumbgen.env
+    #[arg(long, global = true, value_name = "FILE")]
+    env_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -74,7 +78,8 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // TLS for remote engines (Hugging Face Spaces): one process-wide crypto provider.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let sources = Sources { config_file: cli.config, base_dir: cli.base_dir, log_level: cli.log_level };
+    let sources =
+        Sources { config_file: cli.config, base_dir: cli.base_dir, log_level: cli.log_level, env_file: cli.env_file };
     let config = match Config::load(&sources) {
         Ok(config) => config,
         Err(e) => {

@@ -40,6 +40,7 @@ pub(crate) async fn run(config: Config, sources: Sources, logging: Logging) -> R
         queue: app.queue.clone(),
         resources: resources.clone(),
         engine: app.engine_kind(),
+        waiting: app.metrics.inputs_waiting.clone(),
         stuck_after: STUCK_AFTER.max(config.gradio_timeout.0 * 2),
     });
     let addr = config.http_socket_addr()?;

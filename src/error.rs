@@ -63,6 +63,31 @@ pub enum Cause {
     Internal,
 }
 
+impl Cause {
+    pub const ALL: [Cause; 7] = [
+        Cause::Storage,
+        Cause::Read,
+        Cause::Engine,
+        Cause::Encode,
+        Cause::StillBeingWritten,
+        Cause::Busy,
+        Cause::Internal,
+    ];
+
+    /// The `cause` label of `thumbgen_inputs_waiting` and the key in `/health`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Cause::Storage => "storage",
+            Cause::Read => "read",
+            Cause::Engine => "engine",
+            Cause::Encode => "encode",
+            Cause::StillBeingWritten => "still_being_written",
+            Cause::Busy => "busy",
+            Cause::Internal => "internal",
+        }
+    }
+}
+
 /// A failure that may pass: the input stays and is tried again.
 #[derive(Debug)]
 pub struct Transient {

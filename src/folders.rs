@@ -76,9 +76,16 @@ impl Folders {
     }
 
     /// Whether a folder can be written right now (a real write, not a permission guess).
+    ///
+    /// The probe file's name is new each time (a random part, not only the process id: in
+    /// containers every node is PID 1 on the shared volume) and created exclusively, so a probe
+    /// never touches another process's probe.
     pub(crate) fn writable(dir: &Path) -> io::Result<()> {
-        let probe = dir.join(format!(".thumbgen-probe-{}{}", std::process::id(), crate::write::TEMP_SUFFIX));
-        std::fs::write(&probe, b"")?;
+        use std::hash::{BuildHasher, Hasher};
+        let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+        let name = format!("thumbgen-probe-{random:016x}");
+        let probe = crate::write::temp_path(dir, &name, crate::write::TEMP_SUFFIX);
+        std::fs::OpenOptions::new().write(true).create_new(true).open(&probe)?;
         std::fs::remove_file(&probe)
     }
 }
@@ -86,6 +93,26 @@ impl Folders {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn write_probes_of_processes_sharing_a_folder_never_touch_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        // What the old probe of another container (also PID 1 there) left: never deleted by ours.
+        let other = dir.path().join(format!(".thumbgen-probe-{}{}", std::process::id(), crate::write::TEMP_SUFFIX));
+        std::fs::write(&other, b"").unwrap();
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..200 {
+                        Folders::writable(dir.path()).expect("the folder is writable");
+                    }
+                });
+            }
+        });
+        assert!(other.exists(), "another process's probe was left alone");
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left.len(), 1, "no probe of ours left behind: {left:?}");
+    }
 
     #[test]
     fn only_plain_names_directly_in_the_folder_are_inputs() {

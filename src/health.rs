@@ -7,6 +7,7 @@
 
 use crate::dependency::Condition;
 use crate::disk::free_bytes;
+use crate::error::Cause;
 use crate::folders::Folders;
 use crate::queue::WorkQueue;
 use crate::remove::EngineKind;
@@ -80,6 +81,8 @@ pub(crate) struct Health {
     pub queue: Arc<dyn WorkQueue>,
     pub resources: Arc<Resources>,
     pub engine: EngineKind,
+    /// Inputs waiting to be retried, by cause (`thumbgen_inputs_waiting`).
+    pub waiting: prometheus::IntGaugeVec,
     /// No job finishing for this long while work waits means the pipeline is stuck.
     pub stuck_after: Duration,
 }
@@ -111,11 +114,18 @@ impl Health {
     }
 
     fn application(&self) -> Check {
-        let waiting = self.queue.len();
+        let queued = self.queue.len();
         let idle = self.queue.is_idle();
         let stalled = self.status.since_progress();
+        let waiting: Vec<(Cause, i64)> = Cause::ALL
+            .into_iter()
+            .map(|cause| (cause, self.waiting.with_label_values(&[cause.label()]).get()))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        let by_cause: Map<String, Value> = waiting.iter().map(|(c, n)| (c.label().to_owned(), json!(n))).collect();
         let details = json!({
-            "queue_depth": waiting,
+            "queue_depth": queued,
+            "inputs_waiting": by_cause,
             "watch_mode": self.status.watch_mode(),
             "seconds_since_last_job": stalled.as_secs(),
         });
@@ -135,7 +145,26 @@ impl Health {
                 details,
             );
         }
-        Check::new(Level::Ok, if idle { "idle, watching for files" } else { "processing" }, details)
+        // Waiting on a file still being copied in, or on another worker's cut-out, is normal.
+        let troubled: Vec<String> = waiting
+            .iter()
+            .filter(|(cause, _)| !matches!(cause, Cause::StillBeingWritten | Cause::Busy))
+            .map(|(cause, n)| format!("{n} for {}", waits_for(*cause)))
+            .collect();
+        if !troubled.is_empty() {
+            let total: i64 = waiting.iter().map(|(_, n)| n).sum();
+            return Check::new(
+                Level::Warning,
+                format!("{total} input(s) waiting to be retried after a passing failure: {}", troubled.join(", ")),
+                details,
+            );
+        }
+        let message = match (idle, waiting.is_empty()) {
+            (true, true) => "idle, watching for files",
+            (true, false) => "waiting for files still being written",
+            (false, _) => "processing",
+        };
+        Check::new(Level::Ok, message, details)
     }
 
     /// The removal engine, and every dependency outside the process. The engine's own report
@@ -258,6 +287,19 @@ impl Health {
     }
 }
 
+/// What an input waiting after a failure of `cause` waits for, in words.
+fn waits_for(cause: Cause) -> &'static str {
+    match cause {
+        Cause::Engine => "the removal engine",
+        Cause::Storage => "storage (disk full or not writable)",
+        Cause::Read => "its file to become readable",
+        Cause::Encode => "an encoding failure to pass",
+        Cause::StillBeingWritten => "its file to be complete",
+        Cause::Busy => "another worker's cut-out",
+        Cause::Internal => "a retry after an internal error (see the log)",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,8 +324,33 @@ mod tests {
             queue: Arc::new(LocalQueue::new(8, gauge(), gauge())),
             resources: Arc::default(),
             engine: EngineKind::Local,
+            waiting: crate::metrics::Metrics::new(&[EngineKind::Local]).inputs_waiting.clone(),
             stuck_after: Duration::from_secs(600),
         }
+    }
+
+    #[test]
+    fn inputs_waiting_for_the_engine_make_the_application_check_a_warning_that_says_so() {
+        let base = Base::new();
+        let status = Arc::new(Status::default());
+        status.engine_ready();
+        status.first_scan_done();
+        let health = health(&base, &status);
+        let application = || health.report().checks.application;
+        assert_eq!(application().status, Level::Ok);
+        assert_eq!(application().message, "idle, watching for files");
+        health.waiting.with_label_values(&["still_being_written"]).set(1);
+        assert_eq!(application().status, Level::Ok, "a file still being copied in is normal");
+        health.waiting.with_label_values(&["engine"]).set(3);
+        let check = application();
+        assert_eq!(check.status, Level::Warning);
+        assert!(
+            check.message.contains("4 input(s) waiting") && check.message.contains("3 for the removal engine"),
+            "{}",
+            check.message
+        );
+        assert_eq!(check.details["inputs_waiting"]["engine"], 3);
+        assert_eq!(health.report().status, "degraded");
     }
 
     #[test]

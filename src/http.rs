@@ -67,16 +67,28 @@ async fn live() -> impl IntoResponse {
     Json(serde_json::json!({ "status": "alive" }))
 }
 
-async fn ready(State(state): State<AppState>) -> impl IntoResponse {
-    let (ready, body) = state.health.ready();
-    let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (code, Json(body))
+// The checks stat folders and write a probe file: on a slow network volume that takes a while,
+// so they run on a blocking thread and never hold up the runtime's (live, metrics, heartbeats).
+async fn ready(State(state): State<AppState>) -> Response {
+    let health = state.health.clone();
+    match tokio::task::spawn_blocking(move || health.ready()).await {
+        Ok((ready, body)) => {
+            let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+            (code, Json(body)).into_response()
+        }
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("readiness check failed: {e}\n")).into_response(),
+    }
 }
 
-async fn full_health(State(state): State<AppState>) -> impl IntoResponse {
-    let report = state.health.report();
-    let code = if report.healthy() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (code, Json(report))
+async fn full_health(State(state): State<AppState>) -> Response {
+    let health = state.health.clone();
+    match tokio::task::spawn_blocking(move || health.report()).await {
+        Ok(report) => {
+            let code = if report.healthy() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+            (code, Json(report)).into_response()
+        }
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("health check failed: {e}\n")).into_response(),
+    }
 }
 
 async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {

@@ -20,7 +20,8 @@
 //! 3. The stages, each its own room, in the order an input travels: [`validate`] (safe open,
 //!    size, header, strict decode) → [`cutout`] (the product as cropped RGBA) → [`remove`]
 //!    (engines behind a trait: the embedded U²-Netp on onnxruntime or tract, a remote Gradio app) → [`compose`] →
-//!    [`encode`] → `reject` (hopeless inputs moved aside with a note); `store` (the journal of
+//!    [`encode`] → `preview` (small copies of thumbnails for the console) → `reject` (hopeless
+//!    inputs moved aside with a note); `store` (the journal of
 //!    done work and name claims, the cut-out cache — each behind a trait with a local
 //!    implementation).
 //! 4. What the running daemon knows: `metrics` (the contract's Prometheus series), `status`,
@@ -64,6 +65,7 @@ pub mod cutout;
 pub mod remove;
 pub mod compose;
 pub mod encode;
+mod preview;
 mod reject;
 mod store;
 // 4. what the daemon knows

@@ -3,7 +3,7 @@
 //! Every labelled series is created at zero when the daemon starts, so a dashboard shows a flat
 //! line rather than "no data" before the first event.
 
-use crate::error::RejectReason;
+use crate::error::{Cause, RejectReason};
 use crate::job::InputKind;
 use crate::remove::EngineKind;
 use prometheus::{
@@ -35,6 +35,7 @@ pub(crate) struct Metrics {
     pub jobs_in_flight: IntGauge,
     pub cutout_cache_hits: IntCounter,
     pub transient_failures: IntCounter,
+    pub inputs_waiting: IntGaugeVec,
 }
 
 impl Metrics {
@@ -82,6 +83,14 @@ impl Metrics {
             "Jobs that failed for a passing reason (disk, engine) and were scheduled again.",
         )
         .unwrap();
+        let inputs_waiting = IntGaugeVec::new(
+            Opts::new(
+                "thumbgen_inputs_waiting",
+                "Inputs waiting to be retried after a passing failure, by its cause (engine: the removal engine is failing; storage: a disk is full or unwritable).",
+            ),
+            &["cause"],
+        )
+        .unwrap();
         let build_info = IntGaugeVec::new(
             Opts::new("thumbgen_build_info", "Build information; the value is always 1."),
             &["version"],
@@ -101,6 +110,9 @@ impl Metrics {
                 removals.with_label_values(&[engine.label(), outcome]);
             }
         }
+        for cause in Cause::ALL {
+            inputs_waiting.with_label_values(&[cause.label()]);
+        }
         for stage in STAGES {
             stage_duration.with_label_values(&[stage]);
         }
@@ -116,6 +128,7 @@ impl Metrics {
             Box::new(jobs_in_flight.clone()),
             Box::new(cutout_cache_hits.clone()),
             Box::new(transient_failures.clone()),
+            Box::new(inputs_waiting.clone()),
             Box::new(build_info),
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ];
@@ -134,6 +147,7 @@ impl Metrics {
             jobs_in_flight,
             cutout_cache_hits,
             transient_failures,
+            inputs_waiting,
         }
     }
 
@@ -195,6 +209,7 @@ mod tests {
             "thumbgen_queue_depth 0",
             "thumbgen_jobs_in_flight 0",
             "thumbgen_cutout_cache_hits_total 0",
+            "thumbgen_inputs_waiting{cause=\"engine\"} 0",
             "thumbgen_build_info{version=\"",
             "process_resident_memory_bytes",
         ] {

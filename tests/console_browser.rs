@@ -18,21 +18,23 @@ const LONG: Duration = Duration::from_secs(120);
 const SHORT: Duration = Duration::from_secs(20);
 const HOSTILE: &str = "<img src=x onerror=window.__xss=1>.jpg";
 
+/// The real-photo set of `../shared/fixtures/real` (see its manifest.tsv for sources and licences).
+const REAL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/real/images");
+/// The photos uploaded, under the names a seller would give them.
+const REAL_PHOTOS: [(&str, &str); 3] =
+    [("bottles.jpg", "cleargrasp-153.jpg"), ("carton.png", "prod-0b0bd753.png"), ("boxes.png", "prod-0b042c60.png")];
+
 /// Writes the files a seller would pick into a folder of their own.
 fn pictures(dir: &Path) -> (PathBuf, Vec<PathBuf>, PathBuf) {
     let background = dir.join("beach.jpg");
     std::fs::write(&background, synth::jpeg(&synth::background(640, 480))).unwrap();
-    let shapes = [
-        ("bottle.jpg", Shape::Bottle, [40, 90, 200]),
-        ("ball.jpg", Shape::Ball, [210, 60, 40]),
-        ("shoe.jpg", Shape::Shoe, [30, 150, 70]),
-    ];
-    let photos = shapes
+    // Real product photos (Apache-2.0, credited in README "Screenshot credits"), so the
+    // screenshots show what a seller would see.
+    let photos = REAL_PHOTOS
         .iter()
-        .enumerate()
-        .map(|(i, (name, shape, rgb))| {
+        .map(|(name, fixture)| {
             let path = dir.join(name);
-            std::fs::write(&path, synth::product_jpeg(*shape, *rgb, 40 + i as u64)).unwrap();
+            std::fs::copy(Path::new(REAL).join(fixture), &path).unwrap_or_else(|e| panic!("{fixture}: {e}"));
             path
         })
         .collect();
@@ -65,7 +67,8 @@ async fn a_seller_uploads_sees_every_version_fixes_a_rejection_and_downloads_the
     let started = Instant::now();
     let sb = Sandbox::new();
     let d = sb.start(&[]);
-    sb.drop_file("produtos", HOSTILE, &synth::product_jpeg(Shape::Box, [120, 60, 160], 60));
+    let candles = std::fs::read(Path::new(REAL).join("prod-0c2b3e3a.png")).unwrap();
+    sb.drop_file("produtos", HOSTILE, &candles);
     let picked = tempfile::tempdir().unwrap();
     let (background, photos, bad) = pictures(picked.path());
 
@@ -91,7 +94,7 @@ async fn a_seller_uploads_sees_every_version_fixes_a_rejection_and_downloads_the
     .await;
     b.wait_for("document.querySelectorAll('.upload[data-state=done]').length === 5", SHORT, "five uploads done").await;
     b.screenshot("upload").await;
-    for name in ["bottle.jpg", "ball.jpg", "shoe.jpg", "broken.jpg"] {
+    for name in ["bottles.jpg", "carton.png", "boxes.png", "broken.jpg"] {
         assert!(sb.products().join(name).exists() || sb.rejected().join(name).exists(), "{name} arrived");
     }
     assert!(sb.backgrounds().join("beach.jpg").exists());
@@ -117,12 +120,12 @@ async fn a_seller_uploads_sees_every_version_fixes_a_rejection_and_downloads_the
     b.screenshot("catalog").await;
 
     // A product opened: the original photo beside each full-size thumbnail.
-    b.client.find(Locator::Css("#cards .card[data-name='bottle.jpg']")).await.unwrap().click().await.unwrap();
+    b.client.find(Locator::Css("#cards .card[data-name='bottles.jpg']")).await.unwrap().click().await.unwrap();
     b.wait_for("document.getElementById('detail').open", SHORT, "the detail dialog").await;
     b.wait_for(&images_loaded("#detail-body"), SHORT, "full-size images").await;
     let figures =
         b.eval("[...document.querySelectorAll('#detail-body figcaption .file')].map(f => f.textContent)").await;
-    assert_eq!(figures, serde_json::json!(["Original photo", "bottle.jpg", "bottle__beach.jpg"]));
+    assert_eq!(figures, serde_json::json!(["Original photo", "bottles.jpg", "bottles__beach.jpg"]));
     b.screenshot("detail").await;
     b.client.find(Locator::Id("detail-close")).await.unwrap().click().await.unwrap();
 
@@ -164,7 +167,7 @@ async fn a_seller_uploads_sees_every_version_fixes_a_rejection_and_downloads_the
     expected.sort();
     assert_eq!(names.len(), 10, "five products on white and on the beach: {names:?}");
     assert_eq!(names, expected);
-    assert!(names.contains(&"broken__beach.jpg".to_owned()) && names.contains(&"shoe.jpg".to_owned()));
+    assert!(names.contains(&"broken__beach.jpg".to_owned()) && names.contains(&"boxes.jpg".to_owned()));
 
     // The same catalog on a phone.
     b.client.set_window_size(390, 844).await.unwrap();

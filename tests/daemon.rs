@@ -311,6 +311,49 @@ fn deleting_an_input_keeps_its_outputs_unless_asked() {
 }
 
 #[test]
+fn sighup_reads_the_env_file_again_and_its_settings_override_the_environment() {
+    let sb = Sandbox::new();
+    let env_file = sb.path("thumbgen.env");
+    // The harness exports LOG_LEVEL=debug; the file says warn and wins: the debug line of the
+    // rescan a reload asks for is not written.
+    std::fs::write(&env_file, "LOG_LEVEL=warn\nQUEUE_CAPACITY=100\n").unwrap();
+    let d = sb.spawn_with(&["--env-file", env_file.to_str().unwrap()], &[]);
+    d.wait_ready();
+    unsafe { libc::kill(d.pid(), libc::SIGHUP) };
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(!d.log_text().contains("full rescan"), "debug is below the file's level\n{}", d.log_text());
+
+    // An edit of the file, then a reload (what `systemctl reload thumbgen` does): seen at once.
+    std::fs::write(&env_file, "LOG_LEVEL=debug\nQUEUE_CAPACITY=200\n").unwrap();
+    unsafe { libc::kill(d.pid(), libc::SIGHUP) };
+    assert!(
+        wait_until(LONG, || d.log_text().contains("these changes take effect after a restart")),
+        "the edit was seen\n{}",
+        d.log_text()
+    );
+    assert!(d.log_text().contains("keys=queue_capacity"), "the changed setting is named\n{}", d.log_text());
+    assert!(wait_until(LONG, || d.log_text().contains("full rescan")), "the new level is live\n{}", d.log_text());
+}
+
+#[test]
+fn the_daemon_under_test_inherits_none_of_the_developers_settings() {
+    let sb = Sandbox::new();
+    let (cmd, ..) = sb.daemon_command(std::path::Path::new(common::BIN), &[]);
+    let set: std::collections::BTreeMap<String, Option<String>> = cmd
+        .get_envs()
+        .map(|(k, v)| (k.to_string_lossy().into_owned(), v.map(|v| v.to_string_lossy().into_owned())))
+        .collect();
+    let harness = ["PORT", "LOG_LEVEL", "RESCAN_INTERVAL"];
+    for key in thumbgen::ENV_KEYS.iter().chain(common::PROCESS_KEYS) {
+        match set.get(*key) {
+            Some(None) => {}
+            Some(Some(_)) if harness.contains(key) => {}
+            other => panic!("{key} would be inherited from the test's environment: {other:?}"),
+        }
+    }
+}
+
+#[test]
 fn sighup_reloads_the_configuration() {
     let sb = Sandbox::new();
     std::fs::create_dir_all(sb.path("config")).unwrap();

@@ -23,7 +23,9 @@ fn sample(families: &Value, family: &str, name: &str, labels: &[(&str, &str)]) -
 }
 
 fn health_cmd(url: &str) -> (i32, String) {
-    let out = Command::new(common::BIN).args(["health", "--url", url]).output().unwrap();
+    let mut cmd = Command::new(common::BIN);
+    common::clean_env(&mut cmd);
+    let out = cmd.args(["health", "--url", url]).output().unwrap();
     (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
@@ -68,13 +70,10 @@ fn health_reports_the_four_checks_and_follows_storage_failures() {
 fn readiness_answers_503_until_the_engine_and_the_first_scan_are_ready_then_200() {
     let sb = Sandbox::new();
     let port = common::free_port();
-    let mut child = Command::new(common::BIN)
-        .arg("run")
-        .current_dir(sb.dir.path())
-        .env("PORT", port.to_string())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut cmd = Command::new(common::BIN);
+    common::clean_env(&mut cmd);
+    let mut child =
+        cmd.arg("run").current_dir(sb.dir.path()).env("PORT", port.to_string()).stderr(Stdio::null()).spawn().unwrap();
     // Every distinct answer, in order. The embedded model loads with the first photo, so the
     // not-ready window (until the first scan) may be too short to be seen: what must hold is
     // that each answer matches its reasons, and that once ready it stays ready.
@@ -186,12 +185,9 @@ fn an_unreachable_daemon_is_unhealthy_and_a_taken_port_fails_the_start() {
 
     let sb = Sandbox::new();
     let d = sb.start(&[]);
-    let out = Command::new(common::BIN)
-        .arg("run")
-        .current_dir(sb.dir.path())
-        .env("PORT", d.port.to_string())
-        .output()
-        .unwrap();
+    let mut cmd = Command::new(common::BIN);
+    common::clean_env(&mut cmd);
+    let out = cmd.arg("run").current_dir(sb.dir.path()).env("PORT", d.port.to_string()).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot listen") && err.contains("PORT"), "{err}");

@@ -25,6 +25,7 @@ mod outbox;
 mod queue;
 mod replica;
 mod seed;
+mod starting;
 pub(crate) mod status;
 
 use crate::config::Config;
@@ -237,3 +238,6 @@ impl Cluster {
         self.current.send_replace(true);
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -14,6 +14,7 @@ use super::names::{self, key};
 use super::nodes::Nodes;
 use super::outbox::Outbox;
 use super::replica::Replica;
+use super::starting::Starting;
 use super::status::{record_dead_letter, DeadLetter};
 use crate::folders::Folders;
 use crate::job::{InputKind, Job};
@@ -57,6 +58,8 @@ pub(crate) struct ClusterQueue {
     shutdown: Shutdown,
     outbox: Arc<Outbox>,
     running: Mutex<HashMap<Job, Running>>,
+    /// Jobs between the "not running here" check and their entry in `running`.
+    starting: Starting,
     closed: AtomicBool,
     gauges: Gauges,
 }
@@ -85,6 +88,7 @@ impl ClusterQueue {
             replica,
             shutdown,
             running: Mutex::default(),
+            starting: Starting::default(),
             closed: AtomicBool::new(false),
             gauges,
         })
@@ -138,9 +142,18 @@ impl ClusterQueue {
             self.gauges.redeliveries.inc();
             self.nodes.redeliveries.fetch_add(1, Ordering::Relaxed);
         }
-        let busy = self.closed.load(Ordering::SeqCst) || self.running.lock().contains_key(&job);
+        // Checked and marked at once: another worker of this node holding a second message for
+        // the same input finds it starting (or running) and hands its message back.
+        let mark = {
+            let running = self.running.lock();
+            let free = !self.closed.load(Ordering::SeqCst) && !running.contains_key(&job);
+            free.then(|| self.starting.mark(&job)).flatten()
+        };
         let lease = key::job_lease(job.kind, &job.name);
-        let taken = if busy { Ok(Taken::Busy) } else { leases::take(&handles.journal, &lease, &self.nodes).await };
+        let taken = match mark {
+            None => Ok(Taken::Busy),
+            Some(_) => leases::take(&handles.journal, &lease, &self.nodes).await,
+        };
         let (revision, crashed) = match taken {
             Ok(Taken::Held { revision, crashed }) => (revision, crashed),
             Ok(Taken::Busy) | Err(_) => {

@@ -1,10 +1,13 @@
-//! Effective configuration: built-in defaults < TOML file < `.env` < environment < command-line flags.
+//! Effective configuration: built-in defaults < TOML file < `.env` < environment < `--env-file`
+//! < the other command-line flags. Files are read afresh at every load, so a reload (SIGHUP) sees
+//! what they say now; the process environment is never changed.
 //!
 //! Every setting has one TOML key and one environment variable, the key in upper case; the
 //! environment names are the ones the Python prototype used, so its `.env` files keep working.
 
 mod check;
 mod choices;
+mod env_file;
 mod values;
 
 pub(crate) use choices::{EngineChoice, LogFormat, LogLevel, NodeRole, WatchMode};
@@ -219,6 +222,9 @@ pub(crate) struct Sources {
     pub base_dir: Option<PathBuf>,
     /// `--log-level LEVEL`.
     pub log_level: Option<String>,
+    /// `--env-file FILE`: `KEY=value` settings above the environment (the systemd unit's
+    /// `/etc/thumbgen/thumbgen.env`, read again on every reload).
+    pub env_file: Option<PathBuf>,
 }
 
 /// The default TOML file, read when `--config` is not given and the file exists.
@@ -227,8 +233,6 @@ pub(crate) const DEFAULT_CONFIG_FILE: &str = "config/thumbgen.toml";
 impl Config {
     /// Builds the effective configuration and checks it; the error names the offending key.
     pub(crate) fn load(sources: &Sources) -> Result<Config, ConfigError> {
-        // `.env` fills only variables the environment does not already set.
-        let _ = dotenvy::from_path(".env");
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         match &sources.config_file {
             Some(file) if !file.is_file() => {
@@ -240,7 +244,14 @@ impl Config {
             }
             None => {}
         }
+        // `.env` fills only variables the environment does not already set.
+        if let Some(dotenv) = env_file::read(Path::new(".env"), false)? {
+            figment = figment.merge(dotenv);
+        }
         figment = figment.merge(Env::raw().only(ENV_KEYS));
+        if let Some(file) = &sources.env_file {
+            figment = figment.merge(env_file::read(file, true)?.expect("a required file is read or refused"));
+        }
         if let Some(dir) = &sources.base_dir {
             figment = figment.merge(("base_path", dir));
         }

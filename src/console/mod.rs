@@ -113,7 +113,7 @@ impl Console {
         let products = Listing::inputs(folders, InputKind::Product);
         let backgrounds = Listing::inputs(folders, InputKind::Background);
         let rejected = rejected::Rejected::new(folders);
-        let previews = preview::Previews::new(folders.state.join("previews"));
+        let previews = preview::Previews::new(crate::preview::PreviewDir::under(&folders.state));
         let settings = Settings {
             limits: Limits::from_config(config),
             main_ext: config.preset.format.extension(),

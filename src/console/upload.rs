@@ -138,7 +138,7 @@ async fn receive(
             .ok_or_else(|| Problem::BadRequest(format!("{raw} has a temporary file's name; rename it")))?;
         console.uploads.take()?;
         let dest = dir.join(&name);
-        if !replace && std::fs::symlink_metadata(&dest).is_ok() {
+        if !replace && tokio::fs::symlink_metadata(&dest).await.is_ok() {
             return Err(taken(kind, &name));
         }
         let mut part = Part::create(&dir, &name).await?;
@@ -204,9 +204,10 @@ impl Part {
     async fn commit(mut self, dest: &Path, replace: bool) -> io::Result<()> {
         self.file.sync_all().await?;
         if replace {
-            std::fs::rename(&self.path, dest)?;
+            tokio::fs::rename(&self.path, dest).await?;
         } else {
-            rename_noreplace(&self.path, dest)?;
+            let (from, to) = (self.path.clone(), dest.to_owned());
+            tokio::task::spawn_blocking(move || rename_noreplace(&from, &to)).await.map_err(io::Error::other)??;
         }
         self.committed = true;
         Ok(())
@@ -216,7 +217,12 @@ impl Part {
 impl Drop for Part {
     fn drop(&mut self) {
         if !self.committed {
-            let _ = std::fs::remove_file(&self.path);
+            // File I/O stays off the runtime's threads (a slow network volume must not stall them).
+            let path = std::mem::take(&mut self.path);
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => drop(runtime.spawn_blocking(move || std::fs::remove_file(path))),
+                Err(_) => drop(std::fs::remove_file(path)),
+            }
         }
     }
 }
@@ -237,18 +243,30 @@ mod tests {
         }
     }
 
+    /// The names in `dir` once no partial upload is left (they are deleted on a blocking thread),
+    /// or as they are after two seconds.
+    async fn names_once_parts_are_gone(dir: &Path) -> Vec<String> {
+        for _ in 0..200 {
+            if !crate::testkit::names(dir).iter().any(|n| n.ends_with(UPLOAD_SUFFIX)) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        crate::testkit::names(dir)
+    }
+
     #[tokio::test]
     async fn a_part_left_uncommitted_is_deleted_and_a_committed_one_never_overwrites() {
         let dir = tempfile::tempdir().unwrap();
         let mut part = Part::create(dir.path(), "a.jpg").await.unwrap();
         part.file.write_all(b"half").await.unwrap();
         drop(part);
-        assert!(crate::testkit::names(dir.path()).is_empty());
+        assert!(names_once_parts_are_gone(dir.path()).await.is_empty(), "deleted (on a blocking thread)");
         std::fs::write(dir.path().join("a.jpg"), b"old").unwrap();
         let part = Part::create(dir.path(), "a.jpg").await.unwrap();
         let err = part.commit(&dir.path().join("a.jpg"), false).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
-        assert_eq!(crate::testkit::names(dir.path()), ["a.jpg"]);
+        assert_eq!(names_once_parts_are_gone(dir.path()).await, ["a.jpg"]);
         assert_eq!(std::fs::read(dir.path().join("a.jpg")).unwrap(), b"old");
     }
 }

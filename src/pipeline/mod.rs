@@ -26,6 +26,7 @@ use crate::folders::Folders;
 use crate::job::{InputKind, Job};
 use crate::metrics::Metrics;
 use crate::preset::Preset;
+use crate::preview::PreviewDir;
 use crate::remove::{RemovalEngine, Source};
 use crate::store::{CutoutCache, Journal};
 use crate::validate::Limits;
@@ -66,6 +67,8 @@ pub(crate) struct Pipeline {
     delete_orphans: bool,
     /// This node's name, recorded with every output.
     node: String,
+    /// Where each thumbnail's console preview is made as it is written (console on).
+    previews: Option<PreviewDir>,
 }
 
 impl Pipeline {
@@ -85,6 +88,7 @@ impl Pipeline {
             fingerprint: p.fingerprint(),
             preset: p.clone(),
         });
+        let previews = config.console_enabled.0.then(|| PreviewDir::under(&folders.state));
         Pipeline {
             folders,
             limits: Limits::from_config(config),
@@ -96,6 +100,7 @@ impl Pipeline {
             covers: Covers::default(),
             delete_orphans: config.delete_orphans.0,
             node: config.node(),
+            previews,
         }
     }
 

@@ -64,22 +64,24 @@ impl Pipeline {
         product: &str,
         pending: &[Planned],
     ) -> Result<Vec<String>, JobError> {
-        let placed: Vec<Option<Placed>> = self
+        // Each preset's placement is shared by its outputs: its time is split among them, so the
+        // compose stage is observed once per output, like encode and write.
+        let placed: Vec<Option<(Placed, f64)>> = self
             .presets
             .iter()
             .enumerate()
             .map(|(index, slot)| {
-                pending.iter().any(|p| p.preset == index).then(|| {
+                let outputs = pending.iter().filter(|p| p.preset == index).count();
+                (outputs > 0).then(|| {
                     let started = Instant::now();
                     let placed = compose::place(cutout, &slot.preset);
-                    self.metrics.stage("compose", started.elapsed().as_secs_f64());
-                    placed
+                    (placed, started.elapsed().as_secs_f64() / outputs as f64)
                 })
             })
             .collect();
         let made = crate::parallel::map(pending, |planned| {
-            let placed = placed[planned.preset].as_ref().expect("placed for every preset with outputs");
-            self.make_output(planned, placed)
+            let (placed, share) = placed[planned.preset].as_ref().expect("placed for every preset with outputs");
+            self.make_output(planned, placed, *share)
         });
         let mut written = Vec::new();
         let mut records = Vec::new();
@@ -118,7 +120,8 @@ impl Pipeline {
 
     /// Blends, encodes and writes one output; `false` when its background changed or left
     /// meanwhile (its own job queues the product again).
-    fn make_output(&self, planned: &Planned, placed: &Placed) -> Result<bool, JobError> {
+    /// `placing` is this output's share of the time its preset's placement took.
+    fn make_output(&self, planned: &Planned, placed: &Placed, placing: f64) -> Result<bool, JobError> {
         let preset = &self.presets[planned.preset].preset;
         let started = Instant::now();
         let canvas = match &planned.background {
@@ -132,7 +135,7 @@ impl Pipeline {
                 None => return Ok(false),
             },
         };
-        self.metrics.stage("compose", started.elapsed().as_secs_f64());
+        self.metrics.stage("compose", placing + started.elapsed().as_secs_f64());
 
         let started = Instant::now();
         let bytes = encode(&canvas, preset)
@@ -146,6 +149,13 @@ impl Pipeline {
         })?;
         self.metrics.stage("write", started.elapsed().as_secs_f64());
         self.metrics.thumbnails_written.inc();
+        // The console's preview, from the pixels at hand (about 1 ms); the console makes it
+        // itself if this fails.
+        if let Some(previews) = &self.previews {
+            if let Err(e) = previews.make_from_canvas(&planned.key, &canvas) {
+                tracing::debug!(output = %planned.file, "no preview made: {e}");
+            }
+        }
         Ok(true)
     }
 }

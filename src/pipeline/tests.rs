@@ -81,6 +81,43 @@ fn a_product_with_several_outputs_gets_every_one_recorded_once() {
 }
 
 #[test]
+fn each_thumbnail_gets_its_console_preview_as_it_is_written() {
+    let base = Base::new();
+    let pipeline = base.pipeline(Arc::new(FakeEngine::default()));
+    base.put("backgrounds", "b.png", &background([20, 90, 200]));
+    pipeline.run(&bg("b.png")).unwrap();
+    base.put("produtos", "p.png", &photo([200, 30, 30]));
+    let outputs = written(pipeline.run(&product("p.png")).unwrap());
+    let previews = crate::preview::PreviewDir::under(&base.folders.state);
+    for file in outputs {
+        let key = pipeline.journal.output(&file).expect("recorded").key;
+        let preview = previews.path(&key).expect("a plain key");
+        let image = image::open(&preview).unwrap_or_else(|e| panic!("preview of {file}: {e}"));
+        assert!(image.width() <= crate::preview::SIDE && image.height() <= crate::preview::SIDE);
+    }
+}
+
+#[test]
+fn compose_encode_and_write_are_each_timed_once_per_output() {
+    let base = Base::new();
+    let pipeline = base.pipeline(Arc::new(FakeEngine::default()));
+    for (name, colour) in [("a.png", [20, 90, 200]), ("b.png", [90, 20, 20])] {
+        base.put("backgrounds", name, &background(colour));
+        pipeline.run(&bg(name)).unwrap();
+    }
+    let counts = || {
+        ["validate", "remove", "compose", "encode", "write"]
+            .map(|stage| pipeline.metrics.stage_duration.with_label_values(&[stage]).get_sample_count())
+    };
+    let before = counts();
+    base.put("produtos", "p.png", &photo([200, 30, 30]));
+    assert_eq!(written(pipeline.run(&product("p.png")).unwrap()).len(), 3);
+    let after = counts();
+    let observed: Vec<u64> = after.iter().zip(before).map(|(a, b)| a - b).collect();
+    assert_eq!(observed, [1, 1, 3, 3, 3], "validate and remove once per input; the rest once per output");
+}
+
+#[test]
 fn a_photo_seen_before_comes_from_the_cache_without_a_second_removal() {
     let base = Base::new();
     let engine = Arc::new(FakeEngine::default());

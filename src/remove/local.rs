@@ -51,7 +51,10 @@ enum Found {
 
 pub struct LocalEngine {
     found: Found,
+    /// The model when loaded; locked only for a moment, so a health report never waits.
     loaded: Mutex<Option<Arc<dyn Model>>>,
+    /// Held while the model loads, so workers that arrive together load it once.
+    loading: Mutex<()>,
 }
 
 impl LocalEngine {
@@ -82,7 +85,7 @@ impl LocalEngine {
             #[cfg(feature = "tract")]
             Runtime::Tract => Found::Tract,
         };
-        Ok(LocalEngine { found, loaded: Mutex::new(None) })
+        Ok(LocalEngine { found, loaded: Mutex::new(None), loading: Mutex::new(()) })
     }
 
     pub fn runtime(&self) -> Runtime {
@@ -104,12 +107,14 @@ impl LocalEngine {
         self.loaded.lock().take();
     }
 
-    /// The loaded model, loading it first when needed. The lock is held while loading, so
-    /// workers that arrive together load it once.
+    /// The loaded model, loading it first when needed (once, for workers that arrive together).
     fn model(&self) -> Result<Arc<dyn Model>, StartError> {
-        let mut loaded = self.loaded.lock();
-        if let Some(model) = loaded.as_ref() {
-            return Ok(model.clone());
+        if let Some(model) = self.loaded.lock().clone() {
+            return Ok(model);
+        }
+        let _loading = self.loading.lock();
+        if let Some(model) = self.loaded.lock().clone() {
+            return Ok(model); // loaded by the worker that had the lock before
         }
         let model: Arc<dyn Model> = match &self.found {
             #[cfg(feature = "onnxruntime")]
@@ -118,7 +123,7 @@ impl LocalEngine {
             Found::Tract => Arc::new(super::tract::Tract::load()?),
         };
         tracing::info!(runtime = self.runtime().label(), "embedded u2netp model loaded");
-        *loaded = Some(model.clone());
+        *self.loaded.lock() = Some(model.clone());
         Ok(model)
     }
 }
@@ -192,6 +197,18 @@ mod tests {
     }
 
     #[cfg(all(feature = "onnxruntime", feature = "tract"))]
+    #[test]
+    fn a_health_report_never_waits_for_the_model_to_load() {
+        let engine = LocalEngine::available().unwrap();
+        let _loading = engine.loading.lock(); // a worker loading the model right now
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::scope(|s| {
+            s.spawn(|| tx.send(engine.report().ready).unwrap());
+            let answered = rx.recv_timeout(std::time::Duration::from_secs(2));
+            assert_eq!(answered, Ok(true), "the report answered at once");
+        });
+    }
+
     #[test]
     fn tract_and_onnxruntime_make_the_same_mask() {
         crate::remove::before_threads();

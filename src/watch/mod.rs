@@ -27,8 +27,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
-use tracing::{debug, info, warn};
+use std::time::{Duration, Instant, SystemTime};
+use tracing::{debug, error, info, warn};
 
 /// Identity of a watched folder: inode and creation time. A folder deleted and made again often
 /// gets the same inode number back, so the inode alone cannot tell them apart.
@@ -59,6 +59,41 @@ pub(crate) struct Watch {
     notes: Arc<Notes>,
 }
 
+/// The watcher between two ticks.
+struct Running {
+    watch: Watch,
+    /// `None` when polling.
+    watcher: Option<notify::RecommendedWatcher>,
+    tick: Duration,
+    last_poll: Instant,
+    last_rescan: Instant,
+}
+
+impl Running {
+    /// One tick: folders recreated, rescans and polls when due, unsettled files looked at again.
+    fn step(mut self) -> Running {
+        let me = &mut self.watch;
+        let recreated = me.ensure_folders(self.watcher.as_mut());
+        let rescan_due = self.last_rescan.elapsed() >= me.settings.rescan_interval;
+        // After an overflow only files not yet queued as they are now are looked for: forcing
+        // every file in again would fill the queue with finished ones, in the same directory
+        // order each time, and starve the files the overflow dropped.
+        let overflowed = me.queue.take_overflow();
+        let polling = self.watcher.is_none();
+        if recreated || rescan_due || me.status.take_rescan_request() {
+            debug!("full rescan");
+            me.scan_all(true);
+            self.last_rescan = Instant::now();
+        } else if overflowed || (polling && self.last_poll.elapsed() >= me.settings.poll_interval) {
+            me.scan_all(false);
+            self.last_poll = Instant::now();
+        } else if !me.unsettled.is_empty() {
+            me.check_unsettled();
+        }
+        self
+    }
+}
+
 impl Watch {
     pub(crate) fn new(
         folders: Folders,
@@ -80,9 +115,29 @@ impl Watch {
         }
     }
 
-    /// Runs until shutdown: initial scan, then events and timers.
-    pub(crate) async fn run(mut self, shutdown: Shutdown) {
-        let mut watcher = match self.settings.mode {
+    /// Runs until shutdown: initial scan, then events and timers. Everything that touches the
+    /// file system runs on a blocking thread, never on the runtime's: on a slow network volume a
+    /// scan may take seconds, while the runtime's threads answer HTTP and send heartbeats.
+    pub(crate) async fn run(self, shutdown: Shutdown) {
+        let Ok(mut running) = tokio::task::spawn_blocking(move || self.start()).await else {
+            error!("the watcher failed to start (see above); restart thumbgen");
+            return;
+        };
+        let tick = running.tick;
+        while shutdown.sleep(tick).await {
+            match tokio::task::spawn_blocking(move || running.step()).await {
+                Ok(next) => running = next,
+                Err(e) => {
+                    error!("the watcher stopped: {e}; restart thumbgen");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Chooses events or polling and runs the first scan.
+    fn start(mut self) -> Running {
+        let watcher = match self.settings.mode {
             WatchMode::Poll => None,
             mode => match self.start_inotify() {
                 Ok(w) => Some(w),
@@ -109,28 +164,8 @@ impl Watch {
             self.folders.products.display(),
             self.folders.backgrounds.display()
         );
-
         let tick = if polling { self.settings.poll_interval } else { TICK };
-        let mut last_poll = tokio::time::Instant::now();
-        let mut last_rescan = tokio::time::Instant::now();
-        while shutdown.sleep(tick).await {
-            let recreated = self.ensure_folders(watcher.as_mut());
-            let rescan_due = last_rescan.elapsed() >= self.settings.rescan_interval;
-            // After an overflow only files not yet queued as they are now are looked for: forcing
-            // every file in again would fill the queue with finished ones, in the same directory
-            // order each time, and starve the files the overflow dropped.
-            let overflowed = self.queue.take_overflow();
-            if recreated || rescan_due || self.status.take_rescan_request() {
-                debug!("full rescan");
-                self.scan_all(true);
-                last_rescan = tokio::time::Instant::now();
-            } else if overflowed || (polling && last_poll.elapsed() >= self.settings.poll_interval) {
-                self.scan_all(false);
-                last_poll = tokio::time::Instant::now();
-            } else if !self.unsettled.is_empty() {
-                self.check_unsettled();
-            }
-        }
+        Running { tick, watch: self, watcher, last_poll: Instant::now(), last_rescan: Instant::now() }
     }
 
     fn start_inotify(&mut self) -> Result<notify::RecommendedWatcher, WatchError> {

@@ -129,3 +129,37 @@ async fn hidden_and_temporary_names_are_never_queued() {
     }
     assert!(r.drain().await.is_empty());
 }
+
+/// The watcher's file-system work never runs on the runtime's threads: on a runtime with a single
+/// thread, a task standing for `/health/live` and the cluster heartbeats keeps ticking while a
+/// large folder is scanned (with the scan on the runtime, it could not tick until the scan ended).
+#[tokio::test(flavor = "current_thread")]
+async fn the_runtime_keeps_answering_while_a_large_folder_is_scanned() {
+    let Rig { base, queue: _queue, watch } = rig();
+    for i in 0..20_000 {
+        std::fs::write(base.folders.products.join(format!("p{i:05}.jpg")), b"x").unwrap();
+    }
+    let status = watch.status.clone();
+    let ticks = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let ticker = {
+        let ticks = ticks.clone();
+        tokio::spawn(async move {
+            loop {
+                ticks.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+    };
+    let shutdown = Shutdown::new();
+    let watcher = tokio::spawn(watch.run(shutdown.clone()));
+    tokio::task::yield_now().await;
+    let before = ticks.load(Ordering::SeqCst);
+    while !status.is_first_scan_done() {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let during = ticks.load(Ordering::SeqCst) - before;
+    assert!(during >= 3, "the runtime stalled during the scan ({during} ticks)");
+    shutdown.stop();
+    watcher.await.unwrap();
+    ticker.abort();
+}

@@ -52,7 +52,7 @@ impl Workers {
         // A full disk is one of these: where outputs, rejections and the state are written.
         let storage = pipeline.storage_dirs();
         Arc::new(Workers {
-            retry: retry::Retry::new(retries, storage, shutdown.clone()),
+            retry: retry::Retry::new(retries, storage, metrics.inputs_waiting.clone(), shutdown.clone()),
             pipeline,
             queue,
             status,
@@ -105,7 +105,7 @@ impl Workers {
             drop(turn);
             self.status.progress();
             match result {
-                Ok(Ok(outcome)) => self.finished(&job, outcome),
+                Ok(Ok(outcome)) => self.finished(&job, outcome).await,
                 Ok(Err(JobError::Transient(failure))) => self.failed(&job, failure),
                 Ok(Err(other)) => {
                     error!(input = %job.name, "the pipeline returned {other} unhandled");
@@ -144,7 +144,7 @@ impl Workers {
         });
     }
 
-    fn finished(&self, job: &Job, outcome: Outcome) {
+    async fn finished(&self, job: &Job, outcome: Outcome) {
         self.retry.succeeded(job);
         match outcome {
             Outcome::Product { written, .. } => {
@@ -155,7 +155,10 @@ impl Workers {
                 self.tally.count(job);
                 if changed {
                     // Every product gets its output for this background, from cached cut-outs.
-                    for product in self.pipeline.products() {
+                    // Listing the folder is file I/O: off the runtime's threads.
+                    let pipeline = self.pipeline.clone();
+                    let products = tokio::task::spawn_blocking(move || pipeline.products()).await;
+                    for product in products.unwrap_or_default() {
                         self.queue.requeue(product);
                     }
                 }

@@ -3,7 +3,8 @@
 //! Waits grow from 1 s, doubling to 5 minutes, with jitter. A wait ends early when the reason
 //! for it goes away: the remote engine answers again, or — for a full disk — space returns.
 //! While a job waits, what it waits for is known ([`Retry::cause_of`]): the console shows a photo
-//! waiting for the remote engine as such.
+//! waiting for the remote engine as such, and `thumbgen_inputs_waiting{cause}` (read by `/health`
+//! too) counts the waiting jobs by cause, so a stall outside the queue is never mistaken for idle.
 
 use super::space::SpaceWatch;
 use crate::backoff::Backoff;
@@ -12,6 +13,7 @@ use crate::job::Job;
 use crate::shutdown::Shutdown;
 use crate::status::Status;
 use crate::sync::Mutex;
+use prometheus::IntGaugeVec;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -35,6 +37,8 @@ pub(super) struct Retry {
     attempts: Mutex<HashMap<Job, u32>>,
     /// Retries sleeping before they re-enter the queue.
     waiting: Arc<AtomicUsize>,
+    /// The same, by cause: `thumbgen_inputs_waiting`.
+    gauge: IntGaugeVec,
     /// The jobs among them, with the cause of their last failure and how many waits each has.
     causes: Arc<Mutex<HashMap<Job, (Cause, usize)>>>,
     space: Arc<SpaceWatch>,
@@ -49,11 +53,13 @@ pub(super) struct Wait {
 
 impl Retry {
     /// `storage` are the folders whose free space a full-disk failure waits for.
-    pub(super) fn new(policy: Retries, storage: Vec<PathBuf>, shutdown: Shutdown) -> Retry {
+    /// `gauge` counts the waiting jobs by cause.
+    pub(super) fn new(policy: Retries, storage: Vec<PathBuf>, gauge: IntGaugeVec, shutdown: Shutdown) -> Retry {
         Retry {
             policy,
             attempts: Mutex::new(HashMap::new()),
             waiting: Arc::new(AtomicUsize::new(0)),
+            gauge,
             causes: Arc::new(Mutex::new(HashMap::new())),
             space: Arc::new(SpaceWatch::new(storage, shutdown)),
         }
@@ -93,11 +99,17 @@ impl Retry {
         let early = if space.is_some() { " (or as soon as disk space returns)" } else { "" };
         warn!(input = %job.name, attempt, retry_in_s = delay.as_secs_f32(), "{failure}; retrying{early}");
         self.waiting.fetch_add(1, Ordering::SeqCst);
+        self.gauge.with_label_values(&[failure.cause().label()]).inc();
         let mut causes = self.causes.lock();
         let entry = causes.entry(job.clone()).or_insert((failure.cause(), 0));
         *entry = (failure.cause(), entry.1 + 1);
         drop(causes);
-        let waiting = Waiting { count: self.waiting.clone(), causes: self.causes.clone(), job: job.clone() };
+        let waiting = Waiting {
+            count: self.waiting.clone(),
+            gauge: self.gauge.with_label_values(&[failure.cause().label()]),
+            causes: self.causes.clone(),
+            job: job.clone(),
+        };
         Some(Wait { delay, space, _waiting: waiting })
     }
 }
@@ -127,6 +139,7 @@ impl Wait {
 /// Counts a retry as waiting, with its cause, until its wait ends or shutdown cancels it.
 struct Waiting {
     count: Arc<AtomicUsize>,
+    gauge: prometheus::IntGauge,
     causes: Arc<Mutex<HashMap<Job, (Cause, usize)>>>,
     job: Job,
 }
@@ -141,5 +154,6 @@ impl Drop for Waiting {
             }
         }
         self.count.fetch_sub(1, Ordering::SeqCst);
+        self.gauge.dec();
     }
 }

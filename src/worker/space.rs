@@ -86,10 +86,11 @@ mod tests {
 
     #[tokio::test]
     async fn waiting_jobs_wake_when_a_folder_gains_space() {
-        // A tmpfs would show real space returning; a plain folder shows the mechanism: the
-        // poller sees no gain, so the wait goes on, and it stops once nobody waits.
-        let dir = tempfile::tempdir().unwrap();
-        let watch = Arc::new(SpaceWatch::new(vec![dir.path().to_owned()], Shutdown::new()));
+        // A folder whose free space cannot change shows the mechanism: the poller sees no gain,
+        // so the wait goes on, and it stops once nobody waits. (A temporary folder on the shared
+        // disk would gain space whenever another test deletes its files, and wake the job.)
+        let nowhere = std::path::PathBuf::from("/nonexistent/thumbgen-space-test");
+        let watch = Arc::new(SpaceWatch::new(vec![nowhere], Shutdown::new()));
         let waited = tokio::time::timeout(Duration::from_millis(1500), watch.returned()).await;
         assert!(waited.is_err(), "no space was freed, so nobody is woken");
         tokio::time::sleep(POLL * 2).await;

@@ -73,10 +73,13 @@ async fn a_passing_engine_failure_is_retried_as_soon_as_the_engine_is_back() {
     assert!(r.base.outputs().is_empty());
     let job = Job::new(crate::job::InputKind::Product, "p.png");
     assert_eq!(r.workers.retry_cause(&job), Some(Cause::Engine), "it is known to wait for the engine");
+    let waiting = |cause: Cause| r.workers.metrics.inputs_waiting.with_label_values(&[cause.label()]).get();
+    assert_eq!([waiting(Cause::Engine), waiting(Cause::Storage)], [1, 0], "the gauge shows it by cause");
     r.status.retry_waiting_now(); // what the remote engine's probe does when it answers again
     r.settle().await;
     assert_eq!(r.base.outputs(), ["p.jpg"]);
     assert_eq!(r.workers.retry_cause(&job), None);
+    assert_eq!(waiting(Cause::Engine), 0, "no longer waiting");
     assert_eq!(r.engine.calls(), 2);
     r.stop().await;
 }

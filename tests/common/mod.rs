@@ -85,8 +85,13 @@ impl Sandbox {
     /// Starts the daemon with a free port without waiting for it to be ready (see
     /// [`Daemon::is_ready`], [`Daemon::wait_ready`]).
     pub fn spawn(&self, env: &[(&str, &str)]) -> Daemon {
+        self.spawn_with(&[], env)
+    }
+
+    /// [`Sandbox::spawn`] with more command-line arguments after `run`.
+    pub fn spawn_with(&self, args: &[&str], env: &[(&str, &str)]) -> Daemon {
         let (mut cmd, port, log) = self.daemon_command(Path::new(BIN), env);
-        let child = cmd.spawn().expect("daemon starts");
+        let child = cmd.args(args).spawn().expect("daemon starts");
         Daemon { child: Some(child), port, log }
     }
 
@@ -106,9 +111,14 @@ impl Sandbox {
     }
 }
 
-/// Removes settings of the surrounding environment so every test starts from the defaults.
-fn clean_env(cmd: &mut Command) {
-    for key in ["BASE_PATH", "GRADIO_API_URL", "LOG_LEVEL", "PORT", "HTTP_ADDR", "WORKERS", "RUST_LOG"] {
+/// Variables the daemon reads besides its settings: log filtering and systemd's notify socket.
+pub const PROCESS_KEYS: &[&str] = &["RUST_LOG", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"];
+
+/// Removes every setting the crate knows (and the process variables above) from the surrounding
+/// environment, so a developer's exported `NATS_URL` or `GRADIO_API_URL` never changes the mode
+/// a test runs in: every test starts from the defaults.
+pub fn clean_env(cmd: &mut Command) {
+    for key in thumbgen::ENV_KEYS.iter().chain(PROCESS_KEYS) {
         cmd.env_remove(key);
     }
 }
