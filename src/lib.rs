@@ -9,21 +9,21 @@
 //!
 //! 1. Vocabulary and tools that know nothing of the product: [`job`] (the job, the input kind,
 //!    the content hash), [`error`] (rejected / transient / vanished, start-up errors), `sync` (the
-//!    lock policy), `backoff`, `shutdown` (the one handle every task holds), `dependency` (how
-//!    what the daemon relies on reports its health), `disk` (file stamps, "still being
-//!    written", free space), `write` (atomic writes), `parallel` (one job's pieces on every
-//!    core), `imaging` (resize, box filter, PNG), `format` (input formats by magic bytes),
-//!    `naming` (inputs and output names), [`preset`] (output presets).
+//!    lock policy), `backoff`, `disk` (file stamps, "still being written", free space), `write`
+//!    (atomic writes), `parallel` (one job's pieces on every core), `imaging` (resize, box
+//!    filter, PNG), `format` (input formats by magic bytes), `naming` (inputs and output names),
+//!    [`preset`] (output presets), `shutdown` (the one handle every task holds), `dependency`
+//!    (how what the daemon relies on reports its health).
 //! 2. Settings and the process: `config` (defaults < TOML < `.env` < environment < flags),
 //!    `logging`, `signals`, `systemd`, `memory` (allocator tuned for image buffers), `folders`
 //!    (the folder contract and what counts as an input).
 //! 3. The stages, each its own room, in the order an input travels: [`validate`] (safe open,
-//!    size, header, strict decode) → [`cutout`] (the product as cropped RGBA) → [`remove`]
-//!    (engines behind a trait: the embedded U²-Netp on onnxruntime or tract, a remote Gradio app) → [`compose`] →
-//!    [`encode`] → `preview` (small copies of thumbnails for the console) → `reject` (hopeless
-//!    inputs moved aside with a note); `store` (the journal of
-//!    done work and name claims, the cut-out cache — each behind a trait with a local
-//!    implementation).
+//!    size, header, strict decode) → [`cutout`] (the product as cropped RGBA) → [`compose`] →
+//!    [`encode`]; [`remove`] (the mask that makes the cut-out: engines behind a trait, the
+//!    embedded U²-Netp on onnxruntime or tract, a remote Gradio app), `preview` (small copies of
+//!    thumbnails for the console), `reject` (hopeless inputs moved aside with a note), `store`
+//!    (the journal of done work and name claims, the cut-out cache — each behind a trait with a
+//!    local implementation).
 //! 4. What the running daemon knows: `metrics` (the contract's Prometheus series), `status`,
 //!    `resources`.
 //! 5. The machinery: `pipeline` (one job top to bottom, keyed by content so nothing is done
@@ -35,16 +35,26 @@
 //!    `http`, `app` (assembles the parts), `daemon` (`thumbgen run`), `batch` (`thumbgen
 //!    process`), `probe` (`thumbgen health`), `extract` (`thumbgen cutout`), [`cli`].
 //!
+//! Everything outside the image path (the vocabulary, [`validate`], [`cutout`], [`compose`],
+//! [`encode`]) needs the `daemon` feature (on by default): the fuzz targets build without it.
+//!
 //! The library's public API is what the binary, the tests and the fuzz targets use; everything
 //! else is crate-private.
+
+// Without the `daemon` feature (the fuzz targets' build) helpers only the daemon calls are unused.
+#![cfg_attr(not(feature = "daemon"), allow(dead_code, unused_imports))]
+
+/// Declares modules only the daemon needs: without the `daemon` feature the library is the image
+/// path alone (validate → cut-out → compose → encode), which the fuzz targets build instrumented.
+macro_rules! daemon {
+    ($($module:item)*) => { $(#[cfg(feature = "daemon")] $module)* };
+}
 
 // 1. vocabulary and tools
 pub mod job;
 pub mod error;
 mod sync;
 mod backoff;
-mod shutdown;
-mod dependency;
 mod disk;
 mod write;
 mod parallel;
@@ -52,43 +62,54 @@ mod imaging;
 mod format;
 mod naming;
 pub mod preset;
+daemon! {
+    mod shutdown;
+    mod dependency;
+}
 // 2. settings and the process
-mod config;
-mod logging;
-mod signals;
-mod systemd;
-mod memory;
-mod folders;
+daemon! {
+    mod config;
+    mod logging;
+    mod signals;
+    mod systemd;
+    mod memory;
+    mod folders;
+}
 // 3. the stages
 pub mod validate;
 pub mod cutout;
-pub mod remove;
 pub mod compose;
 pub mod encode;
-mod preview;
-mod reject;
-mod store;
-// 4. what the daemon knows
-mod metrics;
-mod status;
-mod resources;
-// 5. the machinery
-mod pipeline;
-mod queue;
-mod cluster;
-mod watch;
-mod worker;
-// 6. the surfaces
-mod health;
-mod console;
-mod http;
-mod app;
-mod daemon;
-mod batch;
-mod probe;
-mod extract;
-pub mod cli;
+daemon! {
+    pub mod remove;
+    mod preview;
+    mod reject;
+    mod store;
+}
+daemon! {
+    // 4. what the daemon knows
+    mod metrics;
+    mod status;
+    mod resources;
+    // 5. the machinery
+    mod pipeline;
+    mod queue;
+    mod cluster;
+    mod watch;
+    mod worker;
+    // 6. the surfaces
+    mod health;
+    mod console;
+    mod http;
+    mod app;
+    mod daemon;
+    mod batch;
+    mod probe;
+    mod extract;
+    pub mod cli;
+}
 
+#[cfg(feature = "daemon")]
 pub use config::ENV_KEYS;
 pub use job::content_hash;
 

@@ -25,6 +25,7 @@ pub struct Limits {
 }
 
 impl Limits {
+    #[cfg(feature = "daemon")]
     pub(crate) fn from_config(config: &crate::config::Config) -> Limits {
         let mut allowed: Vec<InputFormat> =
             config.allowed_formats.iter().filter_map(|n| InputFormat::from_name(n)).collect();
