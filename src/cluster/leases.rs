@@ -1,6 +1,10 @@
 //! Leases: a key in the journal bucket that says which running instance holds a job or is making
 //! a cut-out. Taken with compare-and-set, released by deleting it; a lease whose holder is no
 //! longer alive is taken over, and counts the runs that died holding it.
+//!
+//! Only a run that started counts: a job is taken, then [`start`]ed when its worker begins it. A
+//! node killed while it still waits to begin (its journal replica catching up, another job run
+//! alone first) has not touched the photo, so that death says nothing about the photo.
 
 use super::nodes::Nodes;
 use super::BrokerError;
@@ -11,12 +15,19 @@ use serde::{Deserialize, Serialize};
 struct Holder {
     node: String,
     instance: String,
-    /// Runs under this lease that started and never finished, this one included (for a parked
-    /// lease: the earlier ones only).
+    /// Runs under this lease that started and never finished, this holder's own included once it
+    /// has started.
     runs: u32,
+    /// Whether this holder has begun the run (a lease written before this field existed had).
+    #[serde(default = "started_by_default")]
+    started: bool,
     /// Handed back unrun: anyone may take it, and it keeps its count.
     #[serde(default)]
     parked: bool,
+}
+
+fn started_by_default() -> bool {
+    true
 }
 
 /// What taking a lease gave.
@@ -47,8 +58,13 @@ pub(super) async fn take(bucket: &kv::Store, key: &str, nodes: &Nodes) -> Result
                 }
             }
         };
-        let value =
-            Holder { node: me.node.clone(), instance: me.instance.clone(), runs: previous_runs + 1, parked: false };
+        let value = Holder {
+            node: me.node.clone(),
+            instance: me.instance.clone(),
+            runs: previous_runs,
+            started: false,
+            parked: false,
+        };
         let value = serde_json::to_vec(&value).expect("a lease serialises").into();
         let written = match revision {
             None => bucket.create(key, value).await.map_err(|e| match e.kind() {
@@ -68,6 +84,17 @@ pub(super) async fn take(bucket: &kv::Store, key: &str, nodes: &Nodes) -> Result
     }
 }
 
+/// Records that the run under a lease taken at `revision` begins: from now on its holder dying
+/// counts against the input. The lease's new revision; `None` when the broker could not be told
+/// or the lease was taken over meanwhile (the run goes on; the lease keeps its old revision).
+pub(super) async fn start(bucket: &kv::Store, key: &str, revision: u64, crashed: u32, nodes: &Nodes) -> Option<u64> {
+    let me = &nodes.me;
+    let value =
+        Holder { node: me.node.clone(), instance: me.instance.clone(), runs: crashed + 1, started: true, parked: false };
+    let value = serde_json::to_vec(&value).expect("a lease serialises").into();
+    bucket.update(key, value, revision).await.ok()
+}
+
 /// Releases a lease taken at `revision`. False when the broker could not be told (try again);
 /// true also when the lease was taken over meanwhile.
 pub(super) async fn release(bucket: &kv::Store, key: &str, revision: u64) -> bool {
@@ -81,7 +108,8 @@ pub(super) async fn release(bucket: &kv::Store, key: &str, revision: u64) -> boo
 /// on any node, inherits its `crashed` earlier runs. False when the broker could not be told.
 pub(super) async fn park(bucket: &kv::Store, key: &str, revision: u64, crashed: u32, nodes: &Nodes) -> bool {
     let me = &nodes.me;
-    let value = Holder { node: me.node.clone(), instance: me.instance.clone(), runs: crashed, parked: true };
+    let value =
+        Holder { node: me.node.clone(), instance: me.instance.clone(), runs: crashed, started: false, parked: true };
     let value = serde_json::to_vec(&value).expect("a lease serialises").into();
     match bucket.update(key, value, revision).await {
         Ok(_) => true,

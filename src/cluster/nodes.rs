@@ -104,6 +104,12 @@ impl Nodes {
         bucket.put(names::encode(&self.me.node), value.into()).await.map(|_| ())
     }
 
+    /// Takes `beat` as just heard, as the watch does.
+    #[cfg(test)]
+    pub(super) fn hear(&self, beat: Heartbeat) {
+        self.seen.lock().insert(beat.node.clone(), Seen { beat, changed: Instant::now() });
+    }
+
     /// Follows every node's heartbeat until the watch ends (the broker went away).
     pub(super) async fn watch(&self, bucket: &kv::Store) {
         let Ok(mut entries) = bucket.watch_with_history(">").await else { return };

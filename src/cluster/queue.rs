@@ -288,6 +288,23 @@ impl WorkQueue for ClusterQueue {
         self.running.lock().get(job).map_or(0, |r| r.crashed)
     }
 
+    fn start(&self, job: &Job) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        let job = job.clone();
+        Box::pin(async move {
+            let Some(handles) = self.broker.handles() else { return };
+            let Some((lease, revision, crashed)) =
+                self.running.lock().get(&job).map(|r| (r.lease.clone(), r.revision, r.crashed))
+            else {
+                return;
+            };
+            if let Some(started) = leases::start(&handles.journal, &lease, revision, crashed, &self.nodes).await {
+                if let Some(running) = self.running.lock().get_mut(&job) {
+                    running.revision = started;
+                }
+            }
+        })
+    }
+
     fn take_overflow(&self) -> bool {
         self.outbox.take_overflow()
     }

@@ -72,6 +72,12 @@ pub(crate) trait WorkQueue: Send + Sync {
         0
     }
 
+    /// The popped job's run begins (its worker has its turn): from now on the worker dying counts
+    /// as a crashed run of this job. Until then a death says nothing about the job.
+    fn start(&self, _job: &Job) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async {})
+    }
+
     /// At exit, after the time given to jobs in flight: hands the unfinished ones back so other
     /// workers take them at once.
     fn hand_back(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {

@@ -97,6 +97,7 @@ impl Workers {
                 self.isolation.clear(&self.shutdown).await;
                 continue;
             };
+            self.queue.start(&job).await;
             let result = if crashed >= CRASHES_BEFORE_REJECTION {
                 tokio::task::spawn_blocking(move || pipeline.reject_crasher(&running, crashed)).await
             } else {
