@@ -4,8 +4,9 @@
 //! (`--mark`: each product's colour names it in the app's call log).
 //!
 //! Each test checks the contract end to end: exactly the expected outputs, whole and of the
-//! preset's size, no temporary file, no rejection, and removals per photo — one, or more only
-//! where a node died holding that photo.
+//! preset's size, no temporary file, no rejection (in the kill test, none but photos whose runs
+//! really died three times in a row), and removals per photo — one, or more only where a node died
+//! holding that photo.
 
 mod common;
 
@@ -82,9 +83,23 @@ impl Rig {
         self.sb.files("thumbnails-prontas").into_iter().collect()
     }
 
-    /// Waits until every expected output is there; panics with the logs when they are not.
+    /// Products moved to `rejeitados/` (their notes left out).
+    fn rejected(&self) -> BTreeSet<String> {
+        self.sb.files("rejeitados").into_iter().filter(|n| !n.ends_with(".error.txt")).collect()
+    }
+
+    /// `expected` without the outputs of rejected products.
+    fn less_rejected(&self, expected: &BTreeSet<String>) -> BTreeSet<String> {
+        let stems: Vec<String> =
+            self.rejected().iter().map(|n| n.rsplit_once('.').map_or(n.as_str(), |(s, _)| s).to_owned()).collect();
+        let of_rejected = |o: &str| stems.iter().any(|s| o == format!("{s}.jpg") || o.starts_with(&format!("{s}__")));
+        expected.iter().filter(|o| !of_rejected(o)).cloned().collect()
+    }
+
+    /// Waits until every expected output is there, or its product rejected (which
+    /// [`Rig::check_outputs`] then reports); panics with the logs when neither happens.
     fn wait_for(&self, expected: &BTreeSet<String>, nodes: &[&Daemon], limit: Duration) {
-        let done = wait_until(limit, || expected.is_subset(&self.outputs()));
+        let done = wait_until(limit, || self.less_rejected(expected).is_subset(&self.outputs()));
         if !done {
             let outputs = self.outputs();
             let missing: Vec<&String> = expected.difference(&outputs).take(10).collect();
@@ -96,6 +111,13 @@ impl Rig {
     /// Every check a finished run must pass: exactly `expected`, whole, no temporary file, no
     /// rejection.
     fn check_outputs(&self, expected: &BTreeSet<String>) {
+        self.check_outputs_rejecting(expected, &BTreeSet::new());
+    }
+
+    /// [`Rig::check_outputs`] where exactly the products `rejected` were rejected, and their
+    /// outputs are not expected.
+    fn check_outputs_rejecting(&self, expected: &BTreeSet<String>, rejected: &BTreeSet<String>) {
+        let expected = &self.less_rejected(expected);
         let outputs = self.outputs();
         let extra: Vec<&String> = outputs.difference(expected).collect();
         assert!(extra.is_empty(), "unexpected files in the output folder: {extra:?}");
@@ -103,7 +125,7 @@ impl Rig {
             assert_eq!(decode(&self.sb.output().join(name)).dimensions(), (SIDE, SIDE), "{name}");
         }
         assert_eq!(temporaries(self.sb.dir.path()), Vec::<std::path::PathBuf>::new(), "temporary files left");
-        assert!(self.sb.files("rejeitados").is_empty(), "rejected: {:?}", self.sb.files("rejeitados"));
+        assert_eq!(&self.rejected(), rejected, "rejected products");
         assert!(
             !self.sb.path(".thumbgen/journal.jsonl").exists(),
             "cluster nodes keep their journal in the broker, never in a shared file"
@@ -216,6 +238,7 @@ fn nodes_killed_mid_job_lose_their_jobs_to_the_others_and_a_stopped_node_exits_c
     nodes.iter().flatten().for_each(Daemon::wait_ready);
     let mut rng = Rng(0x5EED);
     let mut kills = 0;
+    let mut killed_logs = Vec::new();
     let mut hits = vec![0usize; PRODUCTS];
     let mut dropped = 0;
     let began = Instant::now();
@@ -227,6 +250,7 @@ fn nodes_killed_mid_job_lose_their_jobs_to_the_others_and_a_stopped_node_exits_c
         std::thread::sleep(Duration::from_millis(rng.range(400, 1200)));
         let victim = rng.range(0, 3) as usize;
         if let Some(d) = nodes[victim].take() {
+            killed_logs.push(d.log.clone());
             d.kill();
             kills += 1;
             // A request the node sent just before it died still reaches the app's call log.
@@ -266,20 +290,44 @@ fn nodes_killed_mid_job_lose_their_jobs_to_the_others_and_a_stopped_node_exits_c
     let expected = expected_outputs(PRODUCTS, &all);
     rig.wait_for(&expected, &alive, Duration::from_secs(300));
     wait_idle(alive[0]);
-    rig.check_outputs(&expected);
+    // Killing nodes this often can, now and then, end an innocent photo's runs three times in a
+    // row: the second and third run alone on their node (a suspect), and a node killed then
+    // blames the one photo it held. Rejecting it is what the daemon promises for such a photo;
+    // each rejection here must be one: explained as a repeated crash, with at least two runs
+    // that began alone on nodes this test killed (the first may have run beside another job).
+    let rejected = rig.rejected();
+    let killed_logs: Vec<String> = killed_logs.iter().map(|l| std::fs::read_to_string(l).unwrap_or_default()).collect();
+    for name in &rejected {
+        let note = std::fs::read_to_string(rig.sb.path(&format!("rejeitados/{name}.error.txt"))).unwrap_or_default();
+        assert!(note.contains("repeated_crash"), "{name} rejected for another reason than its runs dying:\n{note}");
+        let alone = killed_logs
+            .iter()
+            .flat_map(|log| log.lines())
+            .filter(|l| l.contains("running alone") && l.contains(name.as_str()))
+            .count();
+        assert!(
+            alone >= 2,
+            "{name} rejected as a repeated crash, but only {alone} of its runs began alone on a killed node"
+        );
+    }
+    rig.check_outputs_rejecting(&expected, &rejected);
 
     let calls = removals(&rig.app, PRODUCTS);
-    let over: Vec<(usize, usize, usize)> =
-        (0..PRODUCTS).filter(|&p| calls[p] == 0 || calls[p] > 1 + hits[p]).map(|p| (p, calls[p], hits[p])).collect();
+    let over: Vec<(usize, usize, usize)> = (0..PRODUCTS)
+        .filter(|&p| (calls[p] == 0 && !rejected.contains(&product_name(p))) || calls[p] > 1 + hits[p])
+        .map(|p| (p, calls[p], hits[p]))
+        .collect();
     let extra: usize = calls.iter().map(|&c| c.saturating_sub(1)).sum();
     eprintln!(
-        "cluster kills: {kills} kills, {extra} removals repeated, SIGTERM took {:.1} s, {:.1} s in all",
+        "cluster kills: {kills} kills, {extra} removals repeated, {} rejected as crashing, SIGTERM took {:.1} s, {:.1} s in all",
+        rejected.len(),
         stop_took.as_secs_f64(),
         began.elapsed().as_secs_f64()
     );
     assert!(over.is_empty(), "(product, removals, kills while in flight) beyond 1 + kills in flight: {over:?}");
-    // One removal at a time per node: a kill wastes at most one.
-    assert!(extra <= kills, "{extra} repeated removals for {kills} kills");
+    // A kill loses at most the jobs its node held (WORKERS = 2): the one whose removal was in
+    // flight and one whose cut-out was being saved when the next request went out.
+    assert!(extra <= 2 * kills, "{extra} repeated removals for {kills} kills");
     assert!(kills >= 4, "only {kills} kills: the test proves little");
 }
 

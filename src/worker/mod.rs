@@ -21,7 +21,7 @@ use crate::status::Status;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use tracing::error;
+use tracing::{error, warn};
 
 /// Freed image buffers go back to the system once the queue has stayed empty this long.
 const TRIM_GRACE: Duration = Duration::from_secs(2);
@@ -98,6 +98,15 @@ impl Workers {
                 continue;
             };
             self.queue.start(&job).await;
+            if suspect > 0 {
+                warn!(
+                    input = %job.name,
+                    crashed_runs = suspect,
+                    "running alone: {suspect} earlier run(s) of this input died with their thumbgen process; \
+                     it is rejected if {} in a row do",
+                    CRASHES_BEFORE_REJECTION
+                );
+            }
             let result = if crashed >= CRASHES_BEFORE_REJECTION {
                 tokio::task::spawn_blocking(move || pipeline.reject_crasher(&running, crashed)).await
             } else {
