@@ -8,7 +8,7 @@
 #     -v "$PWD/thumbnails-prontas:/data/thumbnails-prontas" -v "$PWD/logs:/data/logs" thumbgen
 #
 # The runtime is debian:bookworm-slim rather than distroless/cc: the binary needs only glibc,
-# libstdc++ (for onnxruntime) and the CA certificates (for the optional Gradio engine over HTTPS), which both provide, but
+# libstdc++ (for onnxruntime), libjpeg-turbo (the JPEG encoder) and the CA certificates (for the optional Gradio engine over HTTPS), which both provide, but
 # the Debian image also has a shell, so `docker exec` can run scripts/diagnose.sh, ls and tail
 # when something goes wrong, for about 25 MB more. Builder and runtime are the same Debian
 # release, so the glibc the binary was linked against is the one it runs with.
@@ -20,18 +20,20 @@ ARG DEBIAN_RELEASE=bookworm
 FROM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS builder
 WORKDIR /build
 
-# build.rs fetches onnxruntime's library from its PyPI wheel with pip (pinned version and SHA-256).
+# build.rs fetches onnxruntime's library from its PyPI wheel with pip (pinned version and SHA-256)
+# and links the JPEG encoder to Debian's libjpeg-turbo (its headers: libjpeg62-turbo-dev).
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends python3-pip \
+    && apt-get install -y --no-install-recommends python3-pip libjpeg62-turbo-dev \
     && rm -rf /var/lib/apt/lists/*
 
 # Dependencies first, against a placeholder crate: this layer is rebuilt only when Cargo.toml,
-# Cargo.lock or build.rs change, not on every source edit (the onnxruntime wheel is fetched here).
+# Cargo.lock or build.rs change, not on every source edit (the onnxruntime wheel is fetched here;
+# build.rs compiles the libjpeg-turbo bridge, src/encode/libjpeg.c).
 COPY Cargo.toml Cargo.lock build.rs ./
-RUN mkdir src \
+COPY src/encode/libjpeg.c ./src/encode/
+RUN : > src/lib.rs \
     && echo 'fn main() {}' > src/main.rs \
-    && : > src/lib.rs \
     && cargo build --release --locked \
     && rm -rf src target/release/thumbgen* target/release/.fingerprint/thumbgen-* \
        target/release/deps/thumbgen-* target/release/deps/libthumbgen-*
@@ -51,10 +53,11 @@ RUN touch src/main.rs src/lib.rs \
 # --- Runtime ----------------------------------------------------------------------------------
 FROM debian:${DEBIAN_RELEASE}-slim
 
-# ca-certificates follows the Debian release (security updates), so it is not pinned.
+# ca-certificates and libjpeg62-turbo follow the Debian release (security updates), so they are
+# not pinned.
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates \
+    && apt-get install -y --no-install-recommends ca-certificates libjpeg62-turbo \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --gid 1000 thumbgen \
     && useradd --uid 1000 --gid 1000 --home-dir /data --no-create-home \

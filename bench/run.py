@@ -342,6 +342,20 @@ class SystemLoad:
         return out
 
 
+def wait_quiet(limit_cores=0.2, window_s=3.0, timeout_s=300.0):
+    """Waits until the whole machine used less than `limit_cores` over `window_s` (nothing of
+    ours runs yet, so that is other processes), at most `timeout_s`. Returns what it saw."""
+    t0 = time.perf_counter()
+    while True:
+        sample = SystemLoad()
+        time.sleep(window_s)
+        busy = sample.done()["machine_busy_cores"]
+        waited = time.perf_counter() - t0
+        if busy < limit_cores or waited >= timeout_s:
+            return {"quiet": busy < limit_cores, "waited_s": waited, "busy_cores_before": busy,
+                    "limit_cores": limit_cores}
+
+
 # --- helpers ------------------------------------------------------------------------------------
 
 def rembg_offline_env(ctx):
@@ -866,6 +880,10 @@ def section_latency(cfg, ctx):
     payloads = [p.read_bytes() for p in smalls]
     base = fresh(ctx["work"] / "latency")
     link_into(bgs, base / "backgrounds")
+    # Latency is a wall-clock figure: start only on a quiet machine, and say how quiet it was.
+    quiet = wait_quiet()
+    log(f"latency: machine {'quiet' if quiet['quiet'] else 'NOT quiet'} "
+        f"({quiet['busy_cores_before']:.2f} cores busy) after {quiet['waited_s']:.0f} s")
     d = Daemon(cfg["binary"], base, ctx["logs"], ctx["home"])
     rng = random.Random(42)
     drops = {}
@@ -920,7 +938,7 @@ def section_latency(cfg, ctx):
             "missing": lost, "inotify_overflow": watcher.overflow,
             "stages_ms_per_drop": {k2: v["sum_s"] * 1000 / n for k2, v in stages.items()},
             "daemon_cpu_ms_per_drop": cpu * 1000 / n, "vmhwm_mb": st["VmHWM"] / 1024,
-            "system": load.done(cpu), "latencies_ms": lat}
+            "system": load.done(cpu), "quiet_before": quiet, "latencies_ms": lat}
 
 
 # --- 4. idle ------------------------------------------------------------------------------------
@@ -1129,6 +1147,15 @@ def verdict(ok):
     return "met" if ok else "**missed**"
 
 
+def quiet_note(q):
+    """How quiet the machine was before a wall-clock section started (wait_quiet)."""
+    if not q:
+        return ""
+    state = "quiet" if q["quiet"] else f"NOT quiet (gave up after {q['waited_s']:.0f} s)"
+    return (f"Before it started the machine was {state}: {q['busy_cores_before']:.2f} cores busy over 3 s "
+            f"(limit {q['limit_cores']:.1f}), after waiting {q['waited_s']:.0f} s.")
+
+
 def markdown(results):
     cfg, f = results["config"], results["machine"]
     lines = [f"# thumbgen benchmark — {f['date_utc']} UTC{' (quick)' if cfg['quick'] else ''}", "",
@@ -1275,7 +1302,7 @@ def markdown(results):
             f"queueing) p50 {fmt(J['p50'], '.0f')} / p90 {fmt(J['p90'], '.0f')} / p99 {fmt(J['p99'], '.0f')} / max "
             f"{fmt(J['max'], '.0f')} ms; inputs queued or in flight when a file was dropped: max "
             f"{fmt(lt['busy_at_drop']['max'], '.0f')}, non-zero at {fmt(100 * lt['busy_at_drop']['share_nonzero'], '.0f')} % "
-            f"of drops.", ""]
+            f"of drops. " + quiet_note(lt.get("quiet_before")), ""]
     if b:
         lines += ["Burst stage profile (ms per file): " + ", ".join(
             f"{k} {v:.1f}" for k, v in sorted(b["stages_ms_per_file"].items()) if v) +

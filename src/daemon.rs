@@ -104,6 +104,7 @@ pub(crate) async fn run(config: Config, sources: Sources, logging: Logging) -> R
     info!(
         version = env!("CARGO_PKG_VERSION"),
         engine = app.engine_kind().label(),
+        jpeg = %crate::encode::jpeg::ENCODER.describe(),
         workers = config.worker_count(),
         node = %config.node(),
         cluster = app.cluster.is_some(),

@@ -19,7 +19,7 @@
 //!    (the folder contract and what counts as an input).
 //! 3. The stages, each its own room, in the order an input travels: [`validate`] (safe open,
 //!    size, header, strict decode) → [`cutout`] (the product as cropped RGBA) → [`compose`] →
-//!    [`encode`]; [`remove`] (the mask that makes the cut-out: engines behind a trait, the
+//!    [`encode`] (JPEG by libjpeg-turbo where the build found it, else pure Rust); [`remove`] (the mask that makes the cut-out: engines behind a trait, the
 //!    embedded U²-Netp on onnxruntime or tract, a remote Gradio app), `preview` (small copies of
 //!    thumbnails for the console), `reject` (hopeless inputs moved aside with a note), `store`
 //!    (the journal of done work and name claims, the cut-out cache — each behind a trait with a

@@ -1,7 +1,10 @@
 //! Encode: a finished canvas into the preset's file format.
 //!
 //! JPEG uses 4:4:4 sampling: 4:2:0 would smear the product's colour into the white around it and
-//! break the marketplace rule that the background is exactly white.
+//! break the marketplace rule that the background is exactly white. Which JPEG encoder does it:
+//! [`jpeg`].
+
+pub(crate) mod jpeg;
 
 use crate::compose::Canvas;
 use crate::error::Source;
@@ -18,14 +21,7 @@ pub fn encode(canvas: &Canvas, preset: &Preset) -> Result<Vec<u8>, Source> {
         Canvas::Transparent(rgba) => (rgba.as_raw(), rgba.dimensions(), ExtendedColorType::Rgba8),
     };
     match (preset.format, canvas) {
-        (OutputFormat::Jpeg, Canvas::Opaque(_)) => {
-            let mut out = Vec::with_capacity((w * h / 4) as usize);
-            let mut encoder = jpeg_encoder::Encoder::new(&mut out, preset.quality);
-            encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_4_4);
-            encoder.set_optimized_huffman_tables(false);
-            encoder.encode(pixels, w as u16, h as u16, jpeg_encoder::ColorType::Rgb)?;
-            Ok(out)
-        }
+        (OutputFormat::Jpeg, Canvas::Opaque(_)) => jpeg::ENCODER.encode(pixels, w, h, preset.quality),
         (OutputFormat::Jpeg, Canvas::Transparent(_)) => Err("a JPEG cannot hold transparency; use png or webp".into()),
         (OutputFormat::Png, _) => Ok(encode_png(pixels, w, h, colour)?),
         (OutputFormat::Webp, _) => {
