@@ -5,8 +5,8 @@
 //! libjpeg-turbo: `src/encode/libjpeg.c` is compiled with the machine's C compiler against the
 //! system's `<jpeglib.h>` (Debian `libjpeg62-turbo-dev`, Ubuntu `libjpeg-turbo8-dev`, Fedora
 //! `libjpeg-turbo-devel`) and linked to its `libjpeg`; this sets `cfg(thumbgen_libjpeg)`. Where
-//! the header or a C compiler is missing, or `THUMBGEN_LIBJPEG=0`, the build goes on with the
-//! pure-Rust encoder and says so in a warning (src/encode/jpeg.rs).
+//! the header or a C compiler is missing the build goes on with the pure-Rust encoder and says so
+//! in a warning; `THUMBGEN_LIBJPEG=0` asks for that encoder without one (src/encode/jpeg.rs).
 //!
 //! onnxruntime:
 //! The library comes from a registry package, never from a hand-made download: the PyPI wheel
@@ -59,7 +59,7 @@ fn libjpeg() {
         }
         Err(e) => println!(
             "cargo:warning=thumbgen: libjpeg-turbo's header was not found or did not compile ({}); using the \
-             pure-Rust JPEG encoder, about 4x slower. Install libjpeg62-turbo-dev (Debian), libjpeg-turbo8-dev \
+             pure-Rust JPEG encoder, about 3x slower. Install libjpeg62-turbo-dev (Debian), libjpeg-turbo8-dev \
              (Ubuntu) or libjpeg-turbo-devel (Fedora) and rebuild for the faster one.",
             e.to_string().lines().next().unwrap_or_default()
         ),
