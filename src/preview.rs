@@ -51,10 +51,7 @@ impl PreviewDir {
     pub(crate) fn make_from_canvas(&self, key: &str, canvas: &Canvas) -> io::Result<()> {
         match canvas {
             Canvas::Opaque(rgb) => self.make(key, rgb).map(drop),
-            Canvas::Transparent(rgba) => {
-                let white = crate::imaging::flatten_on_white(image::DynamicImage::ImageRgba8(rgba.clone()));
-                self.make(key, &white).map(drop)
-            }
+            Canvas::Transparent(rgba) => self.make(key, &crate::imaging::flatten_rgba_on_white(rgba)).map(drop),
         }
     }
 

@@ -30,6 +30,32 @@ fn started_by_default() -> bool {
     true
 }
 
+/// Where a holder is with the lease it writes.
+#[derive(Clone, Copy)]
+enum Stage {
+    /// Taken, the run not begun.
+    Held,
+    /// The run has begun: it counts if the holder dies.
+    Started,
+    /// Handed back unrun.
+    Parked,
+}
+
+impl Holder {
+    /// The lease value this node writes: `runs` counted so far, at `stage`.
+    fn written_by(nodes: &Nodes, runs: u32, stage: Stage) -> Vec<u8> {
+        let me = &nodes.me;
+        let holder = Holder {
+            node: me.node.clone(),
+            instance: me.instance.clone(),
+            runs,
+            started: matches!(stage, Stage::Started),
+            parked: matches!(stage, Stage::Parked),
+        };
+        serde_json::to_vec(&holder).expect("a lease serialises")
+    }
+}
+
 /// What taking a lease gave.
 pub(super) enum Taken {
     /// Held now, at this bucket revision; `crashed` earlier runs died holding it.
@@ -58,14 +84,7 @@ pub(super) async fn take(bucket: &kv::Store, key: &str, nodes: &Nodes) -> Result
                 }
             }
         };
-        let value = Holder {
-            node: me.node.clone(),
-            instance: me.instance.clone(),
-            runs: previous_runs,
-            started: false,
-            parked: false,
-        };
-        let value = serde_json::to_vec(&value).expect("a lease serialises").into();
+        let value = Holder::written_by(nodes, previous_runs, Stage::Held).into();
         let written = match revision {
             None => bucket.create(key, value).await.map_err(|e| match e.kind() {
                 CreateErrorKind::AlreadyExists => None,
@@ -88,11 +107,7 @@ pub(super) async fn take(bucket: &kv::Store, key: &str, nodes: &Nodes) -> Result
 /// counts against the input. The lease's new revision; `None` when the broker could not be told
 /// or the lease was taken over meanwhile (the run goes on; the lease keeps its old revision).
 pub(super) async fn start(bucket: &kv::Store, key: &str, revision: u64, crashed: u32, nodes: &Nodes) -> Option<u64> {
-    let me = &nodes.me;
-    let value =
-        Holder { node: me.node.clone(), instance: me.instance.clone(), runs: crashed + 1, started: true, parked: false };
-    let value = serde_json::to_vec(&value).expect("a lease serialises").into();
-    bucket.update(key, value, revision).await.ok()
+    bucket.update(key, Holder::written_by(nodes, crashed + 1, Stage::Started).into(), revision).await.ok()
 }
 
 /// Releases a lease taken at `revision`. False when the broker could not be told (try again);
@@ -107,11 +122,7 @@ pub(super) async fn release(bucket: &kv::Store, key: &str, revision: u64) -> boo
 /// Parks a lease taken at `revision` whose job was handed back without running: the next taker,
 /// on any node, inherits its `crashed` earlier runs. False when the broker could not be told.
 pub(super) async fn park(bucket: &kv::Store, key: &str, revision: u64, crashed: u32, nodes: &Nodes) -> bool {
-    let me = &nodes.me;
-    let value =
-        Holder { node: me.node.clone(), instance: me.instance.clone(), runs: crashed, started: false, parked: true };
-    let value = serde_json::to_vec(&value).expect("a lease serialises").into();
-    match bucket.update(key, value, revision).await {
+    match bucket.update(key, Holder::written_by(nodes, crashed, Stage::Parked).into(), revision).await {
         Ok(_) => true,
         Err(e) => e.kind() == UpdateErrorKind::WrongLastRevision,
     }

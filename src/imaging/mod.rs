@@ -16,7 +16,11 @@ pub(crate) fn flatten_on_white(image: DynamicImage) -> RgbImage {
     if !image.color().has_alpha() {
         return image.into_rgb8();
     }
-    let rgba = image.into_rgba8();
+    flatten_rgba_on_white(&image.into_rgba8())
+}
+
+/// [`flatten_on_white`] for an RGBA image, read in place.
+pub(crate) fn flatten_rgba_on_white(rgba: &image::RgbaImage) -> RgbImage {
     let mut out = Vec::with_capacity(rgba.width() as usize * rgba.height() as usize * 3);
     for p in rgba.as_raw().chunks_exact(4) {
         let a = p[3] as u32;
