@@ -1,9 +1,13 @@
-//! App: the parts every mode shares, assembled from the configuration — folders, metrics, status,
-//! queue, removal engine, stores, pipeline and workers; in cluster mode the queue, the journal and
-//! the cut-out reservations are the broker's.
+//! App: the parts every mode shares, assembled from the configuration — folders, the catalog
+//! (those folders, or a bucket), metrics, status, queue, removal engine, stores, pipeline and
+//! workers; in cluster mode the queue, the journal and the cut-out reservations are the broker's.
+//! With a bucket, the catalog and the cut-out cache are the bucket's and `BASE_PATH` holds only
+//! this node's logs and state.
 
+use crate::catalog::bucket::{Bucket, BucketCatalog, BucketCutouts};
+use crate::catalog::{Catalog, LocalCatalog};
 use crate::cluster::Cluster;
-use crate::config::{Config, EngineChoice};
+use crate::config::{Config, EngineChoice, S3Settings};
 use crate::dependency::Dependency;
 use crate::error::StartError;
 use crate::folders::Folders;
@@ -33,6 +37,10 @@ pub(crate) struct Started {
 pub(crate) struct App {
     pub config: Config,
     pub folders: Folders,
+    /// Where inputs come from and outputs go.
+    pub catalog: Arc<dyn Catalog>,
+    /// The bucket, when the catalog is in one (`STORAGE_URL`).
+    pub bucket: Option<Arc<Bucket>>,
     pub metrics: Arc<Metrics>,
     pub status: Arc<Status>,
     pub queue: Arc<dyn WorkQueue>,
@@ -46,21 +54,24 @@ impl App {
     /// cluster mode connects to the broker; the engine is loaded by [`App::start_pipeline`].
     pub(crate) async fn new(config: Config) -> Result<App, StartError> {
         let folders = Folders::from_config(&config);
-        folders.create_all()?;
-        let stale_after = if config.nats_servers().is_some() {
-            crate::write::set_writer(&config.node());
-            SHARED_STALE_AFTER
+        let s3 = S3Settings::from_config(&config).map_err(|e| StartError::new(e.0))?;
+        if s3.is_some() {
+            folders.create_state()?;
         } else {
-            Duration::ZERO
-        };
-        crate::write::remove_stale_temps(&folders.output, stale_after);
-        crate::write::remove_stale_temps(&folders.rejected, stale_after);
-        for kind in InputKind::ALL {
-            crate::write::remove_stale_uploads(folders.input_dir(kind), stale_after);
+            folders.create_all()?;
+            tidy_folders(&config, &folders);
         }
-        crate::reject::remove_orphan_notes(&folders.rejected, stale_after);
         let metrics = Arc::new(Metrics::new(&engine_kinds(&config)));
         let status = Arc::new(Status::default());
+        let (catalog, bucket): (Arc<dyn Catalog>, _) = match s3 {
+            Some(settings) => {
+                let bucket = Bucket::open(settings, metrics.storage())?;
+                bucket.probe().await?;
+                status.add_dependency(bucket.clone());
+                (Arc::new(BucketCatalog::new(bucket.clone())), Some(bucket))
+            }
+            None => (Arc::new(LocalCatalog::new(folders.clone())), None),
+        };
         let shutdown = Shutdown::new();
         let (queue, cluster): (Arc<dyn WorkQueue>, _) = if config.nats_servers().is_some() {
             let cluster = Cluster::start(&config, &folders, &status, &metrics, &shutdown).await?;
@@ -70,7 +81,7 @@ impl App {
                 LocalQueue::new(config.queue_capacity, metrics.queue_depth.clone(), metrics.jobs_in_flight.clone());
             (Arc::new(local), None)
         };
-        Ok(App { config, folders, metrics, status, queue, shutdown, cluster })
+        Ok(App { config, folders, catalog, bucket, metrics, status, queue, shutdown, cluster })
     }
 
     /// The engine asked first for cut-outs.
@@ -92,16 +103,21 @@ impl App {
         let (journal, cutouts): (Arc<dyn Journal>, Arc<dyn CutoutCache>) = match &self.cluster {
             Some(cluster) => (cluster.journal(), cluster.cutouts(cutouts)),
             None => {
+                let cutouts: Arc<dyn CutoutCache> = match &self.bucket {
+                    Some(bucket) => Arc::new(BucketCutouts::new(bucket.clone(), self.config.cache_enabled.0)),
+                    None => Arc::new(cutouts),
+                };
                 let journal = FileJournal::open(&self.folders.state).map_err(|e| {
                     StartError::new(format!("cannot open the journal in {}", self.folders.state.display()))
                         .because(e)
                         .advice("Check STATE_PATH and its permissions; deleting the folder only costs recomputation")
                 })?;
-                (Arc::new(journal), Arc::new(cutouts))
+                (Arc::new(journal), cutouts)
             }
         };
         let pipeline = Arc::new(Pipeline::new(
             &self.config,
+            self.catalog.clone(),
             self.folders.clone(),
             engine,
             journal.clone(),
@@ -149,6 +165,23 @@ impl App {
         }
         Ok(engine.removal)
     }
+}
+
+/// Clears what a killed run left in the folders: temporary files, uploads cut short, notes whose
+/// file never moved.
+fn tidy_folders(config: &Config, folders: &Folders) {
+    let stale_after = if config.nats_servers().is_some() {
+        crate::write::set_writer(&config.node());
+        SHARED_STALE_AFTER
+    } else {
+        Duration::ZERO
+    };
+    crate::write::remove_stale_temps(&folders.output, stale_after);
+    crate::write::remove_stale_temps(&folders.rejected, stale_after);
+    for kind in InputKind::ALL {
+        crate::write::remove_stale_uploads(folders.input_dir(kind), stale_after);
+    }
+    crate::reject::remove_orphan_notes(&folders.rejected, stale_after);
 }
 
 /// The configured removal engine, as the pipeline, the health check and the prober see it.

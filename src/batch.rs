@@ -26,10 +26,17 @@ pub(crate) async fn process(config: Config) -> Result<bool, StartError> {
     let mut signals = signals::listen()?;
     let app = App::new(config).await?;
     let workers = app.start_pipeline(Retries::UpTo(ATTEMPTS)).await?.workers;
-    let jobs: Vec<Job> = InputKind::ALL
-        .into_iter()
-        .flat_map(|kind| app.folders.inputs(kind).into_iter().map(move |(name, _)| Job::new(kind, name)))
-        .collect();
+    let catalog = app.catalog.clone();
+    let jobs = tokio::task::spawn_blocking(move || -> Result<Vec<Job>, crate::error::Transient> {
+        let mut jobs = Vec::new();
+        for kind in InputKind::ALL {
+            jobs.extend(catalog.inputs(kind)?.into_iter().map(|(name, _)| Job::new(kind, name)));
+        }
+        Ok(jobs)
+    })
+    .await
+    .map_err(|e| StartError::new("listing the inputs stopped").because(e))?
+    .map_err(|e| StartError::new(format!("cannot list the inputs in {}", app.catalog.location())).because(e))?;
     let total = jobs.len();
     for job in jobs {
         app.queue.push(job);
@@ -70,7 +77,10 @@ pub(crate) async fn process(config: Config) -> Result<bool, StartError> {
         started.elapsed().as_secs_f64(),
         tally.thumbnails.load(Ordering::Relaxed),
         tally.rejected.load(Ordering::Relaxed),
-        app.folders.rejected.display(),
+        match &app.bucket {
+            Some(bucket) => bucket.key_url(crate::catalog::bucket::REJECTED),
+            None => app.folders.rejected.display().to_string(),
+        },
         failed,
         if interrupted { " (interrupted)" } else { "" },
     );

@@ -16,6 +16,7 @@ use crate::shutdown::Shutdown;
 use crate::signals::{self, Signal};
 use crate::status::Status;
 use crate::systemd;
+use crate::listing::{Lister, ListingSettings};
 use crate::watch::{Watch, WatchSettings};
 use crate::worker::Retries;
 use std::sync::Arc;
@@ -24,6 +25,9 @@ use tracing::{error, info, warn};
 
 /// A pipeline with waiting work and no finished job for this long is reported stuck.
 const STUCK_AFTER: Duration = Duration::from_secs(600);
+/// A bucket's input folders are listed at most this far apart while nothing arrives: an idle hour
+/// costs about 2 × 60 tail listings plus the sweeps (see [`crate::listing`]).
+const LIST_IDLE_INTERVAL: Duration = Duration::from_secs(60);
 /// Tasks other than jobs in flight get this long to end after the jobs' own time limit.
 const LINGER: Duration = Duration::from_secs(2);
 
@@ -37,6 +41,7 @@ pub(crate) async fn run(config: Config, sources: Sources, logging: Logging) -> R
     let health = Arc::new(Health {
         status: app.status.clone(),
         folders: app.folders.clone(),
+        bucket: app.bucket.as_ref().map(|b| b.url()),
         queue: app.queue.clone(),
         resources: resources.clone(),
         engine: app.engine_kind(),
@@ -54,7 +59,10 @@ pub(crate) async fn run(config: Config, sources: Sources, logging: Logging) -> R
         metrics: config.metrics_enabled.0,
         log_requests: config.log_requests.0,
     };
-    let console = config.console_enabled.0.then(|| {
+    if config.console_enabled.0 && app.bucket.is_some() {
+        warn!("the web console does not read a bucket yet: it is off while STORAGE_URL is set (CONSOLE_ENABLED=false silences this)");
+    }
+    let console = (config.console_enabled.0 && app.bucket.is_none()).then(|| {
         let deps = Deps {
             folders: app.folders.clone(),
             status: app.status.clone(),
@@ -83,19 +91,38 @@ pub(crate) async fn run(config: Config, sources: Sources, logging: Logging) -> R
     if let Some(console) = &console {
         console.attach(started.journal.clone(), started.workers.clone());
     }
-    let watch = Watch::new(
-        app.folders.clone(),
-        app.queue.clone(),
-        app.metrics.clone(),
-        app.status.clone(),
-        WatchSettings {
-            mode: config.watch_mode,
-            poll_interval: config.poll_interval.0,
-            rescan_interval: config.rescan_interval.0,
-        },
-    );
     if config.node_role == NodeRole::All {
-        shutdown.spawn(watch.run(shutdown.clone()));
+        match &app.bucket {
+            Some(bucket) => {
+                let lister = Lister::new(
+                    bucket.clone(),
+                    app.queue.clone(),
+                    app.metrics.clone(),
+                    bucket.metrics().clone(),
+                    app.status.clone(),
+                    ListingSettings {
+                        min: config.poll_interval.0.min(Duration::from_secs(1)),
+                        max: LIST_IDLE_INTERVAL,
+                        sweep: config.rescan_interval.0,
+                    },
+                );
+                shutdown.spawn(lister.run(shutdown.clone()));
+            }
+            None => {
+                let watch = Watch::new(
+                    app.folders.clone(),
+                    app.queue.clone(),
+                    app.metrics.clone(),
+                    app.status.clone(),
+                    WatchSettings {
+                        mode: config.watch_mode,
+                        poll_interval: config.poll_interval.0,
+                        rescan_interval: config.rescan_interval.0,
+                    },
+                );
+                shutdown.spawn(watch.run(shutdown.clone()));
+            }
+        }
     } else {
         // A worker node finds nothing itself: the nodes with role `all` do.
         app.status.set_watch_mode("none (NODE_ROLE=worker)");
@@ -109,6 +136,7 @@ pub(crate) async fn run(config: Config, sources: Sources, logging: Logging) -> R
         node = %config.node(),
         cluster = app.cluster.is_some(),
         base = %config.base_path.display(),
+        catalog = %app.catalog.location(),
         "thumbgen started"
     );
     shutdown.spawn(tell_systemd(app.status.clone(), app.queue.clone(), STUCK_AFTER, shutdown.clone()));

@@ -41,6 +41,16 @@ impl Folders {
         Ok(())
     }
 
+    /// Creates the state folder alone: with the catalog in a bucket, the other folders are
+    /// key prefixes there.
+    pub(crate) fn create_state(&self) -> Result<(), StartError> {
+        std::fs::create_dir_all(&self.state).map_err(|e| {
+            StartError::new(format!("cannot create folder {}", self.state.display()))
+                .because(e)
+                .advice("Check BASE_PATH (or STATE_PATH) and the folder permissions")
+        })
+    }
+
     pub(crate) fn input_dir(&self, kind: InputKind) -> &Path {
         match kind {
             InputKind::Product => &self.products,

@@ -78,6 +78,9 @@ impl Report {
 pub(crate) struct Health {
     pub status: Arc<Status>,
     pub folders: Folders,
+    /// `s3://bucket/prefix` when the catalog is in a bucket: then only the state folder is local,
+    /// and the store's own health is one of the dependencies.
+    pub bucket: Option<String>,
     pub queue: Arc<dyn WorkQueue>,
     pub resources: Arc<Resources>,
     pub engine: EngineKind,
@@ -216,18 +219,29 @@ impl Health {
     fn storage(&self) -> Check {
         let f = &self.folders;
         let mut problems = Vec::new();
-        for (what, dir) in [("products", &f.products), ("backgrounds", &f.backgrounds)] {
+        let (inputs, written): (&[_], &[_]) = match &self.bucket {
+            None => (
+                &[("products", &f.products), ("backgrounds", &f.backgrounds)],
+                &[("output", &f.output), ("rejected", &f.rejected), ("state", &f.state)],
+            ),
+            Some(_) => (&[], &[("state", &f.state)]),
+        };
+        for (what, dir) in inputs {
             if !dir.is_dir() {
                 problems.push(format!("{what} folder {} is missing", dir.display()));
             }
         }
-        for (what, dir) in [("output", &f.output), ("rejected", &f.rejected), ("state", &f.state)] {
+        for (what, dir) in written {
             if let Err(e) = Folders::writable(dir) {
                 problems.push(format!("{what} folder {} is not writable: {e}", dir.display()));
             }
         }
-        let free = free_bytes(&f.output);
-        let details = json!({ "output_free_bytes": free, "output_path": f.output.display().to_string() });
+        let local = if self.bucket.is_some() { &f.state } else { &f.output };
+        let free = free_bytes(local);
+        let mut details = json!({ "output_free_bytes": free, "output_path": f.output.display().to_string() });
+        if let Some(url) = &self.bucket {
+            details = json!({ "catalog": url, "state_free_bytes": free, "state_path": f.state.display().to_string() });
+        }
         if !problems.is_empty() {
             return Check::new(Level::Critical, problems.join("; "), details);
         }
@@ -271,8 +285,10 @@ impl Health {
 
     /// Ready once the folders exist, the engine is loaded and the first scan is done.
     pub(crate) fn ready(&self) -> (bool, Value) {
-        let folders =
-            self.folders.products.is_dir() && self.folders.backgrounds.is_dir() && self.folders.output.is_dir();
+        let folders = match self.bucket {
+            Some(_) => self.folders.state.is_dir(),
+            None => self.folders.products.is_dir() && self.folders.backgrounds.is_dir() && self.folders.output.is_dir(),
+        };
         let engine = self.status.is_engine_ready();
         let scanned = self.status.is_first_scan_done();
         let mut body = json!({ "folders": folders, "engine": engine, "first_scan": scanned });
@@ -321,6 +337,7 @@ mod tests {
         Health {
             status: status.clone(),
             folders: base.folders.clone(),
+            bucket: None,
             queue: Arc::new(LocalQueue::new(8, gauge(), gauge())),
             resources: Arc::default(),
             engine: EngineKind::Local,

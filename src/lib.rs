@@ -26,10 +26,12 @@
 //!    local implementation).
 //! 4. What the running daemon knows: `metrics` (the contract's Prometheus series), `status`,
 //!    `resources`.
-//! 5. The machinery: `pipeline` (one job top to bottom, keyed by content so nothing is done
+//! 5. The machinery: `catalog` (where inputs come from and outputs go: the folders, or key
+//!    prefixes in an S3-compatible bucket), `pipeline` (one job top to bottom, keyed by content so nothing is done
 //!    twice), `queue` (the work queue seam and its local implementation), `cluster` (cluster mode:
 //!    the queue, the journal and cut-out reservations on NATS JetStream, heartbeats, status),
-//!    `watch` (file events and scans turn complete files into jobs), `worker` (runs jobs,
+//!    `watch` (file events and scans turn complete files into jobs), `listing` (a bucket's new
+//!    objects found by listing it), `worker` (runs jobs,
 //!    retries, fans a new background out to every product).
 //! 6. The surfaces: `health`, `console` (the web console: catalog, uploads, rejections, ZIPs),
 //!    `http`, `app` (assembles the parts), `daemon` (`thumbgen run`), `batch` (`thumbgen
@@ -92,10 +94,12 @@ daemon! {
     mod status;
     mod resources;
     // 5. the machinery
+    mod catalog;
     mod pipeline;
     mod queue;
     mod cluster;
     mod watch;
+    mod listing;
     mod worker;
     // 6. the surfaces
     mod health;

@@ -23,6 +23,18 @@ pub(crate) struct ClusterMetrics {
     pub broker_connected: IntGauge,
 }
 
+/// The series object storage adds (`STORAGE_URL` set).
+#[derive(Clone)]
+pub(crate) struct StorageMetrics {
+    pub requests: IntCounterVec,
+    pub duration: HistogramVec,
+    /// From an object's `LastModified` to its job being queued.
+    pub discovery_lag: prometheus::Histogram,
+}
+
+/// The requests `thumbgen_storage_requests_total` counts, by its `op` label.
+const STORAGE_OPS: [&str; 6] = ["list", "head", "get", "put", "copy", "delete"];
+
 pub(crate) struct Metrics {
     registry: Registry,
     pub files_detected: IntCounterVec,
@@ -178,6 +190,44 @@ impl Metrics {
         }
         self.registry.register(Box::new(cluster.redeliveries.clone())).expect("registered once");
         cluster
+    }
+
+    /// Adds the object-storage series (a catalog in a bucket only).
+    pub(crate) fn storage(&self) -> StorageMetrics {
+        let storage = StorageMetrics {
+            requests: IntCounterVec::new(
+                Opts::new("thumbgen_storage_requests_total", "Requests to the object store, by operation and outcome."),
+                &["op", "outcome"],
+            )
+            .unwrap(),
+            duration: HistogramVec::new(
+                HistogramOpts::new(
+                    "thumbgen_storage_request_duration_seconds",
+                    "Time one request to the object store took, retries included.",
+                )
+                .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+                &["op"],
+            )
+            .unwrap(),
+            discovery_lag: prometheus::Histogram::with_opts(
+                HistogramOpts::new(
+                    "thumbgen_discovery_lag_seconds",
+                    "Time from an object's LastModified in the bucket to its job being queued.",
+                )
+                .buckets(vec![0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0]),
+            )
+            .unwrap(),
+        };
+        for op in STORAGE_OPS {
+            storage.duration.with_label_values(&[op]);
+            for outcome in ["ok", "error"] {
+                storage.requests.with_label_values(&[op, outcome]);
+            }
+        }
+        self.registry.register(Box::new(storage.requests.clone())).expect("registered once");
+        self.registry.register(Box::new(storage.duration.clone())).expect("registered once");
+        self.registry.register(Box::new(storage.discovery_lag.clone())).expect("registered once");
+        storage
     }
 
     /// Records how long `stage` took.

@@ -21,10 +21,10 @@ pub(crate) fn reject(source: &Path, rejected_dir: &Path, rejection: &Rejection) 
     fs::create_dir_all(rejected_dir)?;
     // Fail early (and leave no note behind) when the input is already gone.
     fs::symlink_metadata(source)?;
-    let name = source.file_name().map(fitted).unwrap_or_else(|| "input".into());
+    let name = source.file_name().map(OsStr::to_owned).unwrap_or_else(|| "input".into());
     let dest = free_name(rejected_dir, &name);
     let note_name = note_name(&dest);
-    write_atomic(rejected_dir, &note_name, note(source, rejection).as_bytes())?;
+    write_atomic(rejected_dir, &note_name, note(&source.display().to_string(), rejection).as_bytes())?;
     if let Err(e) = move_file(source, &dest) {
         let _ = fs::remove_file(rejected_dir.join(&note_name));
         return Err(e);
@@ -42,7 +42,8 @@ pub(crate) fn is_note(name: &str) -> bool {
     name.ends_with(NOTE_SUFFIX)
 }
 
-const NOTE_SUFFIX: &str = ".error.txt";
+/// What a note's name adds to its file's name.
+pub(crate) const NOTE_SUFFIX: &str = ".error.txt";
 
 // The note's lines, as written by `note` and read by `read_note`.
 const FILE: &str = "File:";
@@ -148,20 +149,22 @@ fn fitted(name: &OsStr) -> OsString {
 /// `name`, or `name` with ` (2)`, ` (3)`… before its extension when taken. A note alone (from a
 /// crash before its file moved) does not take a name.
 fn free_name(dir: &Path, name: &OsString) -> PathBuf {
-    let first = dir.join(name);
-    if fs::symlink_metadata(&first).is_err() {
-        return first;
-    }
-    let path = Path::new(name);
-    let stem = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
-    let ext = path.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
-    (2..)
-        .map(|n| dir.join(format!("{stem} ({n}){ext}")))
-        .find(|p| fs::symlink_metadata(p).is_err())
-        .expect("some number is free")
+    let name = name.to_string_lossy();
+    names_for(&name).map(|n| dir.join(n)).find(|p| fs::symlink_metadata(p).is_err()).expect("some number is free")
 }
 
-fn note(source: &Path, r: &Rejection) -> String {
+/// The names a rejected file may take, in order: its own (shortened to fit, see [`fitted`]),
+/// then with ` (2)`, ` (3)`… before its extension.
+pub(crate) fn names_for(name: &str) -> impl Iterator<Item = String> {
+    let first = fitted(OsStr::new(name)).to_string_lossy().into_owned();
+    let path = Path::new(&first);
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+    let ext = path.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+    std::iter::once(first.clone()).chain((2..).map(move |n| format!("{stem} ({n}){ext}")))
+}
+
+/// The note of a rejected file that was at `source` (a path or a key).
+pub(crate) fn note(source: &str, r: &Rejection) -> String {
     format!(
         "thumbgen could not make thumbnails from this file.\n\n\
          {FILE}       {}\n\
@@ -169,7 +172,7 @@ fn note(source: &Path, r: &Rejection) -> String {
          {PROBLEM}    {}\n\
          {ADVICE} {}\n\n\
          {REASON} {} (counted in the thumbgen_inputs_rejected_total metric)\n",
-        source.display(),
+        source,
         crate::logging::utc_now(),
         one_line(&r.problem),
         one_line(&r.advice),

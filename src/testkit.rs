@@ -78,6 +78,7 @@ impl Base {
         let cutouts = CutoutDir::open(&self.folders.state.join("cutouts"), true, Duration::ZERO).unwrap();
         Pipeline::new(
             &self.config,
+            Arc::new(crate::catalog::LocalCatalog::new(self.folders.clone())),
             self.folders.clone(),
             engine,
             Arc::new(journal),

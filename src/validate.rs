@@ -65,12 +65,7 @@ pub(crate) fn open_regular(path: &Path, limits: &Limits) -> Result<(std::fs::Fil
     let meta = file.metadata().map_err(|e| read_error(path, e))?;
     check_kind(&meta)?;
     if meta.len() == 0 {
-        return Err(Rejection::new(
-            RejectReason::Empty,
-            "the file is empty (0 bytes)",
-            "Copy the photo again; the copy may have failed.",
-        )
-        .into());
+        return Err(empty().into());
     }
     if meta.len() > limits.max_file_size {
         return Err(too_large(meta.len(), limits.max_file_size).into());
@@ -112,7 +107,17 @@ fn special_kind(kind: &std::fs::FileType) -> &'static str {
     }
 }
 
-fn too_large(len: u64, max: u64) -> Rejection {
+/// The rejection of an empty input.
+pub(crate) fn empty() -> Rejection {
+    Rejection::new(
+        RejectReason::Empty,
+        "the file is empty (0 bytes)",
+        "Copy the photo again; the copy may have failed.",
+    )
+}
+
+/// The rejection of an input over `MAX_FILE_SIZE`.
+pub(crate) fn too_large(len: u64, max: u64) -> Rejection {
     Rejection::new(
         RejectReason::TooLarge,
         format!("the file is {len} bytes, over the {max}-byte limit (MAX_FILE_SIZE)"),

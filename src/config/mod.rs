@@ -8,9 +8,11 @@
 mod check;
 mod choices;
 mod env_file;
+mod storage;
 mod values;
 
 pub(crate) use choices::{EngineChoice, LogFormat, LogLevel, NodeRole, WatchMode};
+pub(crate) use storage::S3Settings;
 pub(crate) use values::{ByteSize, Flag, Seconds, Secret, Text};
 
 use crate::error::ConfigError;
@@ -72,6 +74,12 @@ pub const ENV_KEYS: &[&str] = &[
     "NATS_ACK_WAIT",
     "CONSOLE_ENABLED",
     "CONSOLE_TOKEN",
+    "STORAGE_URL",
+    "AWS_REGION",
+    "AWS_ENDPOINT_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
 ];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -149,6 +157,15 @@ pub struct Config {
     /// How long a node may hold a job without a sign of life before it goes to another node.
     pub nats_ack_wait: Seconds,
 
+    /// Object storage: `s3://BUCKET[/PREFIX]` holds the catalog instead of the folders.
+    pub storage_url: Option<Text>,
+    pub aws_region: Option<Text>,
+    /// An S3-compatible store's address (SeaweedFS, MinIO, Ceph RGW, R2); unset for AWS.
+    pub aws_endpoint_url: Option<Text>,
+    pub aws_access_key_id: Option<Text>,
+    pub aws_secret_access_key: Option<Secret>,
+    pub aws_session_token: Option<Secret>,
+
     /// The main output preset (`P.jpg`, `P__B.jpg`).
     pub preset: Preset,
     /// More presets; each adds `__<name>` to its file names.
@@ -207,6 +224,12 @@ impl Default for Config {
             nats_tls_ca: None,
             node_role: NodeRole::All,
             nats_ack_wait: Seconds::secs(30),
+            storage_url: None,
+            aws_region: None,
+            aws_endpoint_url: None,
+            aws_access_key_id: None,
+            aws_secret_access_key: None,
+            aws_session_token: None,
             preset: Preset::default(),
             extra_presets: Vec::new(),
         }

@@ -9,8 +9,7 @@ impl Pipeline {
     /// The output stem of an input: its sanitised name, or, when another existing input already
     /// owns that, the name with its extension (`foto.png` → `foto-png`).
     pub(super) fn claim_stem(&self, kind: InputKind, name: &str) -> Result<String, JobError> {
-        let dir = self.folders.input_dir(kind);
-        let exists = |holder: &str| std::fs::symlink_metadata(dir.join(holder)).is_ok();
+        let exists = |holder: &str| self.catalog.holds(kind, holder);
         for stem in [naming::output_stem(name), naming::disambiguated_stem(name)] {
             let claimed = self
                 .journal

@@ -20,8 +20,9 @@ mod outputs;
 mod product;
 mod rejection;
 
+use crate::catalog::Catalog;
 use crate::config::Config;
-use crate::error::JobError;
+use crate::error::{JobError, Transient};
 use crate::folders::Folders;
 use crate::job::{InputKind, Job};
 use crate::metrics::Metrics;
@@ -56,6 +57,9 @@ struct PresetSlot {
 }
 
 pub(crate) struct Pipeline {
+    /// Where inputs come from and outputs go: folders or a bucket.
+    catalog: Arc<dyn Catalog>,
+    /// The local folders: the state folder holds the console's previews.
     folders: Folders,
     limits: Limits,
     presets: Vec<PresetSlot>,
@@ -72,10 +76,11 @@ pub(crate) struct Pipeline {
 }
 
 impl Pipeline {
-    /// A pipeline over `folders` (already created) that keeps its facts in `journal` and its
-    /// cut-outs in `cutouts`.
+    /// A pipeline over `catalog` (with local `folders` already created) that keeps its facts in
+    /// `journal` and its cut-outs in `cutouts`.
     pub(crate) fn new(
         config: &Config,
+        catalog: Arc<dyn Catalog>,
         folders: Folders,
         engine: Arc<dyn RemovalEngine>,
         journal: Arc<dyn Journal>,
@@ -90,6 +95,7 @@ impl Pipeline {
         });
         let previews = config.console_enabled.0.then(|| PreviewDir::under(&folders.state));
         Pipeline {
+            catalog,
             folders,
             limits: Limits::from_config(config),
             presets: std::iter::once(main).chain(extras).collect(),
@@ -135,12 +141,9 @@ impl Pipeline {
     /// Every product in the catalog folder: after a new background each of them needs its
     /// output for it (made from the cached cut-outs). Listed after the background registered, so
     /// a product whose job started before that is run again and none is left without it.
-    pub(crate) fn products(&self) -> Vec<Job> {
-        self.folders
-            .inputs(InputKind::Product)
-            .into_iter()
-            .map(|(name, _)| Job::new(InputKind::Product, name))
-            .collect()
+    pub(crate) fn products(&self) -> Result<Vec<Job>, Transient> {
+        let listing = self.catalog.inputs(InputKind::Product)?;
+        Ok(listing.into_iter().map(|(name, _)| Job::new(InputKind::Product, name)).collect())
     }
 
     /// The folders this pipeline writes to: where a full disk stops it.

@@ -18,10 +18,7 @@ impl Pipeline {
             };
             let removed: Vec<String> = files
                 .into_iter()
-                .filter(|f| match std::fs::remove_file(self.folders.output.join(f)) {
-                    Ok(()) => true,
-                    Err(e) => e.kind() == std::io::ErrorKind::NotFound,
-                })
+                .filter(|f| self.catalog.remove_output(f))
                 .collect();
             if !removed.is_empty() {
                 info!(input = %job.name, removed = %removed.join(", "), "input deleted: its outputs were removed (DELETE_ORPHANS)");
@@ -36,9 +33,8 @@ impl Pipeline {
     /// Forgets inputs the journal knows that left their folder while the daemon was stopped.
     pub(crate) fn reconcile(&self) {
         for kind in InputKind::ALL {
-            let dir = self.folders.input_dir(kind);
             for known in self.journal.inputs(kind) {
-                if std::fs::symlink_metadata(dir.join(&known.name)).is_err() {
+                if !self.catalog.holds(kind, &known.name) {
                     self.gone(&Job::new(kind, known.name));
                 }
             }

@@ -10,7 +10,7 @@ use crate::error::{Cause, JobError, Transient};
 use crate::naming;
 use crate::preset::Backdrop;
 use crate::store::{job_key, OutputRecord};
-use crate::write::{sync_dir, write_atomic};
+use crate::catalog::OutputLook;
 use std::time::Instant;
 
 /// One output file to make.
@@ -22,9 +22,9 @@ pub(super) struct Planned {
 }
 
 impl Pipeline {
-    /// The outputs of product `stem` (content `product_hash`) that are missing or out of date:
-    /// each preset on the plain canvas and on each registered background.
-    pub(super) fn missing_outputs(&self, stem: &str, product_hash: &str) -> Vec<Planned> {
+    /// The outputs of product `product` (stem `stem`, content `product_hash`) that are missing or
+    /// out of date: each preset on the plain canvas and on each registered background.
+    pub(super) fn missing_outputs(&self, product: &str, stem: &str, product_hash: &str) -> Result<Vec<Planned>, JobError> {
         let backgrounds = self.registered_backgrounds();
         let mut plan = Vec::new();
         for (index, slot) in self.presets.iter().enumerate() {
@@ -46,13 +46,35 @@ impl Pipeline {
                 });
             }
         }
-        plan.retain(|p| !self.output_done(&p.file, &p.key));
-        plan
+        let mut adopted = Vec::new();
+        let mut missing = Vec::new();
+        for planned in plan {
+            match self.catalog.output(&planned.file)? {
+                OutputLook::Missing => missing.push(planned),
+                OutputLook::Present { .. } if self.journal.output(&planned.file).is_some_and(|r| r.key == planned.key) => {}
+                // Made by this job, as the key stored with it says, but not in this node's
+                // journal (a node started with no local state): recorded, not made again.
+                OutputLook::Present { key: Some(stored) } if stored == planned.key => {
+                    adopted.push((planned.file.clone(), self.record_of(&planned, product)))
+                }
+                OutputLook::Present { .. } => missing.push(planned),
+            }
+        }
+        if !adopted.is_empty() {
+            self.journal
+                .record_outputs(adopted)
+                .map_err(|e| Transient::new(Cause::Storage, "cannot record finished outputs").because(e))?;
+        }
+        Ok(missing)
     }
 
-    /// True when `file` exists and was made from job `key`.
-    fn output_done(&self, file: &str, key: &str) -> bool {
-        self.journal.output(file).is_some_and(|r| r.key == key) && self.folders.output.join(file).is_file()
+    fn record_of(&self, planned: &Planned, product: &str) -> OutputRecord {
+        OutputRecord {
+            key: planned.key.clone(),
+            product: product.to_owned(),
+            background: planned.background.as_ref().map(|b| b.name.clone()),
+            node: Some(self.node.clone()),
+        }
     }
 
     /// Makes the `pending` outputs of `product` from its cut-out: the product is placed once per
@@ -90,15 +112,7 @@ impl Pipeline {
             match result {
                 Ok(true) => {
                     written.push(planned.file.clone());
-                    records.push((
-                        planned.file.clone(),
-                        OutputRecord {
-                            key: planned.key.clone(),
-                            product: product.to_owned(),
-                            background: planned.background.as_ref().map(|b| b.name.clone()),
-                            node: Some(self.node.clone()),
-                        },
-                    ));
+                    records.push((planned.file.clone(), self.record_of(planned, product)));
                 }
                 Ok(false) => {}
                 Err(e) => {
@@ -107,7 +121,7 @@ impl Pipeline {
             }
         }
         if !records.is_empty() {
-            let _ = sync_dir(&self.folders.output);
+            self.catalog.outputs_written();
             self.journal
                 .record_outputs(records)
                 .map_err(|e| Transient::new(Cause::Storage, "cannot record finished outputs").because(e))?;
@@ -143,9 +157,9 @@ impl Pipeline {
         self.metrics.stage("encode", started.elapsed().as_secs_f64());
 
         let started = Instant::now();
-        write_atomic(&self.folders.output, &planned.file, &bytes).map_err(|e| {
-            let path = self.folders.output.join(&planned.file);
-            Transient::new(Cause::Storage, format!("cannot write {}", path.display())).because(e)
+        self.catalog.write_output(&planned.file, bytes, &planned.key).map_err(|e| {
+            let place = self.catalog.location();
+            Transient::new(Cause::Storage, format!("cannot write {} in {place}", planned.file)).because(e)
         })?;
         self.metrics.stage("write", started.elapsed().as_secs_f64());
         self.metrics.thumbnails_written.inc();

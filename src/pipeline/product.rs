@@ -15,16 +15,14 @@ use tracing::warn;
 impl Pipeline {
     /// Reads and validates an input, returning the file and its content hash.
     pub(super) fn read(&self, kind: InputKind, name: &str) -> Result<(InputFile, String), JobError> {
-        let path = self.folders.input_dir(kind).join(name);
-        let input = validate::read_input(&path, &self.limits)?;
+        let input = self.catalog.read(kind, name, &self.limits)?;
         let hash = content_hash(&input.bytes);
         Ok((input, hash))
     }
 
     pub(super) fn product(&self, name: &str) -> Result<Outcome, JobError> {
         let started = Instant::now();
-        let path = self.folders.products.join(name);
-        let (_, stamp) = validate::open_regular(&path, &self.limits)?;
+        let stamp = self.catalog.look(InputKind::Product, name, &self.limits)?;
         // An unchanged file is known by its stamp: no read, no hash.
         let (mut input, hash) = match self.journal.known_hash(InputKind::Product, name, &stamp) {
             Some(hash) => (None, hash),
@@ -34,7 +32,7 @@ impl Pipeline {
             }
         };
         let stem = self.claim_stem(InputKind::Product, name)?;
-        let pending = self.missing_outputs(&stem, &hash);
+        let pending = self.missing_outputs(name, &stem, &hash)?;
         if pending.is_empty() {
             self.record_hash(name, &input, stamp, &hash);
             return Ok(Outcome::Product { written: Vec::new(), source: None });

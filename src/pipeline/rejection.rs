@@ -2,10 +2,9 @@
 //! it only looks broken because it is still being written, which earns it another look instead.
 
 use super::{Outcome, Pipeline};
-use crate::disk;
+use crate::catalog::RejectFailure;
 use crate::error::{Cause, JobError, RejectReason, Rejection, Transient};
 use crate::job::Job;
-use crate::reject::reject;
 use tracing::warn;
 
 impl Pipeline {
@@ -22,17 +21,16 @@ impl Pipeline {
     }
 
     pub(super) fn reject(&self, job: &Job, rejection: &Rejection) -> Result<Outcome, JobError> {
-        let path = self.folders.input_dir(job.kind).join(&job.name);
         // An empty or truncated file may be an upload in progress (a writer that closes and
         // reopens it, or one that started before the daemon): look again rather than reject.
-        if matches!(rejection.reason, RejectReason::Corrupt | RejectReason::Empty) && disk::still_being_written(&path) {
+        if matches!(rejection.reason, RejectReason::Corrupt | RejectReason::Empty) && self.catalog.still_being_written(job.kind, &job.name) {
             return Err(Transient::new(
                 Cause::StillBeingWritten,
                 format!("{} looks incomplete and is still being written; waiting for the writer to finish", job.name),
             )
             .into());
         }
-        match reject(&path, &self.folders.rejected, rejection) {
+        match self.catalog.reject(job.kind, &job.name, rejection) {
             Ok(moved) => {
                 self.metrics.inputs_rejected.with_label_values(&[rejection.reason.label()]).inc();
                 warn!(
@@ -40,7 +38,7 @@ impl Pipeline {
                     folder = job.kind.label(),
                     reason = rejection.reason.label(),
                     problem = %rejection.problem,
-                    moved_to = %moved.display(),
+                    moved_to = %moved,
                     "input rejected"
                 );
                 if let Err(e) = self.journal.forget_input(job.kind, &job.name) {
@@ -48,14 +46,19 @@ impl Pipeline {
                 }
                 Ok(Outcome::Rejected)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(self.gone(job)),
-            Err(e) => Err(Transient::new(
+            Err(RejectFailure::Gone) => Ok(self.gone(job)),
+            Err(RejectFailure::Changed) => Err(Transient::new(
+                Cause::Read,
+                format!("{} was replaced while being rejected; the new version is looked at again", job.name),
+            )
+            .into()),
+            Err(RejectFailure::Failed(e)) => Err(Transient::new(
                 Cause::Storage,
                 format!(
-                    "{} must be rejected ({}) but cannot be moved to {}",
+                    "{} must be rejected ({}) but cannot be moved to the rejected folder of {}",
                     job.name,
                     rejection.problem,
-                    self.folders.rejected.display()
+                    self.catalog.location()
                 ),
             )
             .because(e)

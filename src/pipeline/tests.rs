@@ -144,7 +144,7 @@ fn a_new_background_adds_only_its_outputs_from_the_cached_cutouts() {
     pipeline.run(&product("q.png")).unwrap();
     base.put("backgrounds", "wood.png", &background([120, 80, 40]));
     assert!(matches!(pipeline.run(&bg("wood.png")).unwrap(), Outcome::Background { changed: true }));
-    let requeued = pipeline.products();
+    let requeued = pipeline.products().unwrap();
     assert_eq!(requeued, [product("p.png"), product("q.png")]);
     for job in &requeued {
         let stem = job.name.trim_end_matches(".png");

@@ -1,16 +1,14 @@
 //! The local cut-out cache: `cutouts/<hash>.png` under the state folder, each written
 //! atomically. Content-addressed and written once, so a partial or duplicate write is harmless.
 
-use super::{CutoutCache, Reservation};
+use super::{CutoutCache, Reservation, Reservations};
 use crate::cutout::Cutout;
 use crate::imaging::encode_png;
-use crate::sync::Mutex;
 use crate::write::{sync_dir, write_atomic};
 use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 pub(crate) struct CutoutDir {
@@ -18,16 +16,7 @@ pub(crate) struct CutoutDir {
     /// `CACHE_ENABLED=false`: nothing is kept, every new photo version is cut out again.
     enabled: bool,
     /// Cut-outs being made by this process's workers.
-    making: Arc<Mutex<HashSet<String>>>,
-}
-
-/// Releases a hash reserved in [`CutoutDir::making`].
-struct Making(Arc<Mutex<HashSet<String>>>, String);
-
-impl Drop for Making {
-    fn drop(&mut self) {
-        self.0.lock().remove(&self.1);
-    }
+    making: Reservations,
 }
 
 impl CutoutDir {
@@ -35,7 +24,7 @@ impl CutoutDir {
     pub(crate) fn open(dir: &Path, enabled: bool, stale_after: Duration) -> io::Result<CutoutDir> {
         fs::create_dir_all(dir)?;
         crate::write::remove_stale_temps(dir, stale_after);
-        Ok(CutoutDir { dir: dir.to_owned(), enabled, making: Arc::default() })
+        Ok(CutoutDir { dir: dir.to_owned(), enabled, making: Reservations::default() })
     }
 
     fn path(&self, hash: &str) -> PathBuf {
@@ -45,8 +34,7 @@ impl CutoutDir {
 
 impl CutoutCache for CutoutDir {
     fn reserve(&self, hash: &str) -> io::Result<Option<Reservation>> {
-        let fresh = self.making.lock().insert(hash.to_owned());
-        Ok(fresh.then(|| Reservation::new(Making(self.making.clone(), hash.to_owned()))))
+        Ok(self.making.reserve(hash))
     }
 
     fn load(&self, hash: &str) -> Option<Cutout> {

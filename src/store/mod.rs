@@ -19,8 +19,10 @@ pub(crate) use tables::{Record, Tables};
 use crate::cutout::Cutout;
 use crate::disk::FileStamp;
 use crate::job::InputKind;
+use crate::sync::Mutex;
 use std::collections::HashSet;
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What an output file was made from.
@@ -77,6 +79,27 @@ impl Reservation {
     /// A reservation that releases itself when `guard` drops.
     pub(crate) fn new(guard: impl Send + 'static) -> Reservation {
         Reservation { _guard: Box::new(guard) }
+    }
+}
+
+/// Cut-outs being made by this process's workers, each reserved by one of them at a time.
+#[derive(Default)]
+pub(crate) struct Reservations(Arc<Mutex<HashSet<String>>>);
+
+/// Releases a hash reserved in [`Reservations`].
+struct Making(Arc<Mutex<HashSet<String>>>, String);
+
+impl Drop for Making {
+    fn drop(&mut self) {
+        self.0.lock().remove(&self.1);
+    }
+}
+
+impl Reservations {
+    /// Reserves `hash`; `None` while another worker of this process holds it.
+    pub(crate) fn reserve(&self, hash: &str) -> Option<Reservation> {
+        let fresh = self.0.lock().insert(hash.to_owned());
+        fresh.then(|| Reservation::new(Making(self.0.clone(), hash.to_owned())))
     }
 }
 

@@ -164,13 +164,7 @@ impl Workers {
             Outcome::Background { changed } => {
                 self.tally.count(job);
                 if changed {
-                    // Every product gets its output for this background, from cached cut-outs.
-                    // Listing the folder is file I/O: off the runtime's threads.
-                    let pipeline = self.pipeline.clone();
-                    let products = tokio::task::spawn_blocking(move || pipeline.products()).await;
-                    for product in products.unwrap_or_default() {
-                        self.queue.requeue(product);
-                    }
+                    self.fan_out(job).await;
                 }
             }
             Outcome::Rejected => {
@@ -179,6 +173,29 @@ impl Workers {
             }
             Outcome::Gone => {}
         }
+    }
+
+    /// Every product gets its output for a new background, from cached cut-outs. Listing the
+    /// catalog is I/O: off the runtime's threads; when it fails (a store down) it is tried again
+    /// in the background until it succeeds, so no product is left without the background.
+    async fn fan_out(&self, background: &Job) {
+        let (pipeline, queue) = (self.pipeline.clone(), self.queue.clone());
+        let name = background.name.clone();
+        match requeue_products(&pipeline, &queue).await {
+            Ok(()) => return,
+            Err(e) => warn!(background = %name, "cannot list the products for the new background: {e}; trying again"),
+        }
+        let shutdown = self.shutdown.clone();
+        self.shutdown.spawn(async move {
+            let mut wait = Duration::from_secs(1);
+            while shutdown.sleep(wait).await {
+                match requeue_products(&pipeline, &queue).await {
+                    Ok(()) => return,
+                    Err(e) => warn!(background = %name, "cannot list the products for the new background: {e}; trying again in {wait:?}"),
+                }
+                wait = (wait * 2).min(Duration::from_secs(60));
+            }
+        });
     }
 
     fn failed(&self, job: &Job, failure: Transient) {
@@ -199,6 +216,18 @@ impl Workers {
             }
         });
     }
+}
+
+/// Queues every product of the catalog again.
+async fn requeue_products(pipeline: &Arc<Pipeline>, queue: &Arc<dyn WorkQueue>) -> Result<(), Transient> {
+    let lister = pipeline.clone();
+    let products = tokio::task::spawn_blocking(move || lister.products())
+        .await
+        .map_err(|e| Transient::new(Cause::Internal, "listing the products stopped").because(e))??;
+    for product in products {
+        queue.requeue(product);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

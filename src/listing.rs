@@ -1,0 +1,177 @@
+//! Listing: with the catalog in a bucket, new and replaced objects are found by listing it
+//! (ListObjectsV2) — the one way every S3-compatible store supports (design §9).
+//!
+//! S3 has no change feed and lists keys in lexical order only, so the lister does three things:
+//! - a **tail** listing of each input folder (`start-after` the last key seen) finds new keys that
+//!   sort after the others (camera and upload names mostly do) with one small request;
+//! - the tail is listed **adaptively**: every `min` interval while objects arrive, doubling to
+//!   `max` while nothing does (an idle hour costs about 2 × 3 600 / `max` requests);
+//! - a full **sweep** every `RESCAN_INTERVAL` (and at start, after a queue overflow or when asked)
+//!   finds everything else: keys that sort earlier, replaced objects (a new ETag), deleted ones.
+//!
+//! An object is queued once per version (its stamp: size, LastModified, ETag); objects appear
+//! whole, so nothing waits to settle. `thumbgen_discovery_lag_seconds` observes LastModified →
+//! queued for objects written while the lister runs.
+
+use crate::catalog::bucket::{is_input, stamp, Bucket, Listed};
+use crate::disk::FileStamp;
+use crate::job::{InputKind, Job};
+use crate::metrics::{Metrics, StorageMetrics};
+use crate::queue::WorkQueue;
+use crate::shutdown::Shutdown;
+use crate::status::Status;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tracing::{debug, info, warn};
+
+#[derive(Clone, Debug)]
+pub(crate) struct ListingSettings {
+    /// The tail is listed this often while objects arrive.
+    pub min: Duration,
+    /// … and backs off to this while none do.
+    pub max: Duration,
+    /// A full listing this often.
+    pub sweep: Duration,
+}
+
+pub(crate) struct Lister {
+    bucket: Arc<Bucket>,
+    queue: Arc<dyn WorkQueue>,
+    metrics: Arc<Metrics>,
+    storage: StorageMetrics,
+    status: Arc<Status>,
+    settings: ListingSettings,
+    /// Each input's stamp when it was last queued.
+    queued_as: HashMap<Job, FileStamp>,
+    /// Per folder, the last key listed: where the tail listing starts.
+    tail: HashMap<InputKind, String>,
+    started: chrono::DateTime<chrono::Utc>,
+}
+
+impl Lister {
+    pub(crate) fn new(
+        bucket: Arc<Bucket>,
+        queue: Arc<dyn WorkQueue>,
+        metrics: Arc<Metrics>,
+        storage: StorageMetrics,
+        status: Arc<Status>,
+        settings: ListingSettings,
+    ) -> Lister {
+        Lister {
+            bucket,
+            queue,
+            metrics,
+            storage,
+            status,
+            settings,
+            queued_as: HashMap::new(),
+            tail: HashMap::new(),
+            started: chrono::Utc::now(),
+        }
+    }
+
+    /// Runs until shutdown: a sweep at start (readiness waits for it), then tails and sweeps.
+    pub(crate) async fn run(mut self, shutdown: Shutdown) {
+        self.status.set_watch_mode("list");
+        while self.sweep().await.is_none() {
+            // A store that does not answer yet: readiness waits, the health check says why.
+            if !shutdown.sleep(self.settings.min.max(Duration::from_secs(1))).await {
+                return;
+            }
+        }
+        self.status.first_scan_done();
+        info!(
+            bucket = %self.bucket.url(),
+            every_s = self.settings.min.as_secs_f64(),
+            idle_up_to_s = self.settings.max.as_secs_f64(),
+            sweep_s = self.settings.sweep.as_secs_f64(),
+            "listing the bucket for new photos and backgrounds"
+        );
+        let mut interval = self.settings.min;
+        let mut last_sweep = Instant::now();
+        while shutdown.sleep(interval).await {
+            let sweep_due = last_sweep.elapsed() >= self.settings.sweep;
+            let found = if sweep_due || self.queue.take_overflow() || self.status.take_rescan_request() {
+                let swept = self.sweep().await;
+                if swept.is_some() {
+                    last_sweep = Instant::now();
+                }
+                swept.unwrap_or(false)
+            } else {
+                self.tails().await
+            };
+            interval = if found { self.settings.min } else { (interval * 2).min(self.settings.max) };
+        }
+    }
+
+    /// Lists each folder in full: queues what is new or changed and what left. `None` when a
+    /// listing failed, else whether something was queued.
+    async fn sweep(&mut self) -> Option<bool> {
+        let mut queued = false;
+        for kind in InputKind::ALL {
+            let listed = match self.bucket.list(kind.label(), None).await {
+                Ok(listed) => listed,
+                Err(e) => {
+                    warn!("cannot list {}: {e}; listing again soon", self.bucket.key_url(kind.label()));
+                    return None;
+                }
+            };
+            if let Some(last) = listed.last() {
+                self.tail.insert(kind, last.name.clone());
+            }
+            let present: HashSet<&str> = listed.iter().filter(|l| is_input(l)).map(|l| l.name.as_str()).collect();
+            let gone: Vec<Job> =
+                self.queued_as.keys().filter(|j| j.kind == kind && !present.contains(j.name.as_str())).cloned().collect();
+            for job in gone {
+                debug!(input = %job.name, "left the bucket");
+                self.queued_as.remove(&job);
+                self.queue.push(job);
+                queued = true;
+            }
+            queued |= self.take_all(kind, &listed);
+        }
+        Some(queued)
+    }
+
+    /// Lists each folder after its last key; true when something new was queued.
+    async fn tails(&mut self) -> bool {
+        let mut queued = false;
+        for kind in InputKind::ALL {
+            let after = self.tail.get(&kind).cloned();
+            match self.bucket.list(kind.label(), after.as_deref()).await {
+                Ok(listed) => {
+                    if let Some(last) = listed.last() {
+                        self.tail.insert(kind, last.name.clone());
+                    }
+                    queued |= self.take_all(kind, &listed);
+                }
+                Err(e) => warn!("cannot list {}: {e}; listing again soon", self.bucket.key_url(kind.label())),
+            }
+        }
+        queued
+    }
+
+    /// Queues every listed input whose version was not queued yet; true when one was.
+    fn take_all(&mut self, kind: InputKind, listed: &[Listed]) -> bool {
+        let now = chrono::Utc::now();
+        let mut queued = false;
+        for object in listed.iter().filter(|l| is_input(l)) {
+            let job = Job::new(kind, object.name.clone());
+            let look = stamp(object.size, object.modified, object.etag.as_deref());
+            if self.queued_as.get(&job) == Some(&look) {
+                continue;
+            }
+            self.metrics.files_detected.with_label_values(&[kind.label()]).inc();
+            if self.queue.push(job.clone()) {
+                self.queued_as.insert(job, look);
+                queued = true;
+                if object.modified >= self.started {
+                    let lag = (now - object.modified).to_std().unwrap_or_default();
+                    self.storage.discovery_lag.observe(lag.as_secs_f64());
+                }
+            }
+        }
+        queued
+    }
+}
