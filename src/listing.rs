@@ -67,7 +67,9 @@ impl Lister {
             settings,
             queued_as: HashMap::new(),
             tail: HashMap::new(),
-            started: chrono::Utc::now(),
+            // Stores keep LastModified to the second: an object written in the second the lister
+            // started counts as written while it runs.
+            started: chrono::Utc::now() - chrono::TimeDelta::seconds(1),
         }
     }
 

@@ -119,4 +119,21 @@ mod tests {
         assert!(S3Settings::from_config(&bare).unwrap_err().0.contains("AWS_ENDPOINT_URL"));
         assert!(S3Settings::from_config(&Config::default()).unwrap().is_none());
     }
+
+    #[test]
+    fn printed_configuration_masks_the_bucket_secrets() {
+        let secret = |s: &str| Some(serde_json::from_str::<Secret>(&format!("\"{s}\"")).unwrap());
+        let c = Config {
+            storage_url: Some(Text("s3://photos".into())),
+            aws_access_key_id: Some(Text("AKIAEXAMPLE".into())),
+            aws_secret_access_key: secret("wJalrXUtnFEMI-secret"),
+            aws_session_token: secret("session-token-value"),
+            ..Config::default()
+        };
+        let text = c.to_toml();
+        assert!(!text.contains("wJalrXUtnFEMI-secret") && !text.contains("session-token-value"), "{text}");
+        assert!(text.contains("aws_secret_access_key = \"***\"") && text.contains("AKIAEXAMPLE"), "{text}");
+        let settings = S3Settings::from_config(&c).unwrap().unwrap();
+        assert!(!format!("{settings:?}").contains("wJalrXUtnFEMI-secret"));
+    }
 }

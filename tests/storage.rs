@@ -1,0 +1,145 @@
+//! The catalog in an S3-compatible bucket (design §9), against a real store: SeaweedFS started by
+//! the tests (see `common::s3`), talked to with curl.
+//!
+//! The contract: with `STORAGE_URL=s3://BUCKET/PREFIX` the folders are key prefixes with the same
+//! names and the outputs are the same bytes as from local folders; bad inputs are moved to
+//! `rejeitados/` with their note and the original deleted; keys no folder could hold do not hide
+//! the others; a node with an empty `BASE_PATH` redoes nothing; a store that goes down makes the
+//! node unready, loses nothing, and work resumes when it returns.
+
+mod common;
+
+use common::s3::S3Server;
+use common::synth::{self, Shape};
+use common::{wait_until, Sandbox};
+use std::time::Duration;
+
+const LONG: Duration = Duration::from_secs(120);
+
+fn env_of<'a>(pairs: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    pairs.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+fn background() -> Vec<u8> {
+    synth::jpeg(&synth::background(800, 600))
+}
+
+#[test]
+fn a_bucket_catalog_makes_the_same_thumbnails_as_folders_and_rejects_bad_inputs_with_a_note() {
+    let product = synth::product_jpeg(Shape::Bottle, [200, 40, 40], 7);
+    let odd = synth::product_jpeg(Shape::Box, [40, 40, 200], 8);
+
+    // The same inputs in folders, processed once.
+    let local = Sandbox::new();
+    local.drop_file("backgrounds", "wood.jpg", &background());
+    local.drop_file("produtos", "bottle.jpg", &product);
+    let out = local.run(&["process"], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let s3 = S3Server::start();
+    let settings = s3.env("shop");
+    let mut env = env_of(&settings);
+    env.push(("MAX_FILE_SIZE", "150000"));
+    let base = Sandbox::new();
+    let daemon = base.start(&env);
+
+    s3.put("shop/backgrounds/wood.jpg", &background());
+    s3.put("shop/produtos/bottle.jpg", &product);
+    s3.put("shop/produtos/not-a-photo.jpg", b"this is text, not a JPEG");
+    s3.put("shop/produtos/huge.jpg", &vec![0xAB; 200_000]);
+    // Keys no folder could hold, next to a name with characters a URL must escape.
+    s3.put("shop/produtos/a+b #1%.jpg", &odd);
+    s3.put("shop/produtos/sub/nested.jpg", &product);
+    s3.put("shop/produtos/marker/", b"");
+    s3.put("shop/produtos/\u{1}bell.jpg", &product);
+
+    let outputs = ["bottle.jpg", "bottle__wood.jpg", "a-b-1.jpg", "a-b-1__wood.jpg"];
+    let done = wait_until(LONG, || {
+        let keys = s3.keys("shop/").unwrap_or_default();
+        outputs.iter().all(|o| keys.contains(&format!("shop/thumbnails-prontas/{o}")))
+            && keys.contains(&"shop/rejeitados/huge.jpg.error.txt".to_owned())
+            && keys.contains(&"shop/rejeitados/not-a-photo.jpg.error.txt".to_owned())
+    });
+    let keys = s3.keys("shop/").unwrap();
+    assert!(done, "outputs and rejections in the bucket: {keys:#?}\n{}", daemon.log_text());
+
+    for file in ["bottle.jpg", "bottle__wood.jpg"] {
+        let from_bucket = s3.get(&format!("shop/thumbnails-prontas/{file}")).unwrap();
+        let from_folder = std::fs::read(local.output().join(file)).unwrap();
+        assert!(from_bucket == from_folder, "{file}: the bucket's output is the folder's, byte for byte");
+    }
+    for (name, says) in [("huge.jpg", "MAX_FILE_SIZE"), ("not-a-photo.jpg", "not")] {
+        let note = String::from_utf8(s3.get(&format!("shop/rejeitados/{name}.error.txt")).unwrap()).unwrap();
+        assert!(note.contains(says) && note.contains("What to do:"), "{name}: {note}");
+        assert!(s3.get(&format!("shop/rejeitados/{name}")).is_some(), "{name} kept in rejeitados/");
+        assert!(!keys.contains(&format!("shop/produtos/{name}")), "{name} left produtos/");
+    }
+    assert_eq!(s3.get("shop/rejeitados/huge.jpg").unwrap().len(), 200_000, "the rejected copy is whole");
+    for kept in ["shop/produtos/sub/nested.jpg", "shop/produtos/marker/", "shop/produtos/\u{1}bell.jpg"] {
+        assert!(keys.contains(&kept.to_owned()), "{kept} is not an input and is left alone: {keys:#?}");
+    }
+    assert!(!keys.iter().any(|k| k.contains("nested") && k.contains("thumbnails")), "{keys:#?}");
+    assert!(keys.iter().any(|k| k.starts_with("shop/.thumbgen/cutouts/")), "cut-outs cached in the bucket");
+    assert!(!base.path("produtos").exists(), "no local catalog folders: {:?}", base.files(""));
+
+    assert!(daemon.metric("thumbgen_storage_requests_total{op=\"list\",outcome=\"ok\"}") >= 2.0);
+    assert!(daemon.metric("thumbgen_storage_requests_total{op=\"put\",outcome=\"ok\"}") >= 4.0);
+    assert!(daemon.metric("thumbgen_discovery_lag_seconds_count") >= 4.0);
+    assert_eq!(daemon.metric("thumbgen_inputs_rejected_total{reason=\"too_large\"}"), 1.0);
+    let (_, health) = daemon.get("/health");
+    let health: serde_json::Value = serde_json::from_str(&health).unwrap();
+    assert_eq!(health["checks"]["dependencies"]["storage"]["status"], "ok", "{health:#}");
+}
+
+#[test]
+fn a_node_with_an_empty_base_folder_redoes_nothing_on_a_bucket() {
+    let s3 = S3Server::start();
+    let settings = s3.env("");
+    let env = env_of(&settings);
+    s3.put("backgrounds/wood.jpg", &background());
+    s3.put("produtos/bottle.jpg", &synth::product_jpeg(Shape::Bottle, [200, 40, 40], 3));
+
+    let json_logs = [&env[..], &[("LOG_FORMAT", "json")]].concat();
+    let node = Sandbox::new();
+    let first = node.run(&["process"], &json_logs);
+    let said = String::from_utf8_lossy(&first.stdout);
+    assert!(first.status.success() && said.contains("2 thumbnails written"), "{said}");
+    let log = std::fs::read_to_string(node.path("logs/app.log")).unwrap();
+    assert!(log.contains("model loaded"), "the first node sent the photo for removal:\n{log}");
+    let before: Vec<_> = ["thumbnails-prontas/bottle.jpg", "thumbnails-prontas/bottle__wood.jpg"]
+        .iter()
+        .map(|k| s3.get(k).unwrap())
+        .collect();
+
+    // Another node, nothing local: it finds the outputs made by the same jobs and writes nothing.
+    let fresh = Sandbox::new();
+    let second = fresh.run(&["process"], &json_logs);
+    let said = String::from_utf8_lossy(&second.stdout);
+    assert!(second.status.success() && said.contains("0 thumbnails written"), "{said}");
+    let log = std::fs::read_to_string(fresh.path("logs/app.log")).unwrap();
+    assert!(!log.contains("model loaded"), "no photo was sent for removal again:\n{log}");
+    for (key, bytes) in ["thumbnails-prontas/bottle.jpg", "thumbnails-prontas/bottle__wood.jpg"].iter().zip(before) {
+        assert!(s3.get(key).unwrap() == bytes, "{key} unchanged");
+    }
+}
+
+#[test]
+fn a_store_that_goes_down_makes_the_node_unready_and_work_resumes_when_it_returns() {
+    let mut s3 = S3Server::start();
+    let settings = s3.env("");
+    let base = Sandbox::new();
+    let daemon = base.start(&env_of(&settings));
+
+    s3.stop();
+    let unready = wait_until(Duration::from_secs(60), || !daemon.is_ready());
+    assert!(unready, "not ready while the store is down:\n{}", daemon.log_text());
+    let (status, body) = daemon.get("/health");
+    let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(health["checks"]["dependencies"]["storage"]["status"], "error", "{health:#} ({status})");
+
+    s3.restart();
+    s3.put("produtos/bottle.jpg", &synth::product_jpeg(Shape::Bottle, [200, 40, 40], 5));
+    let back = wait_until(LONG, || s3.get("thumbnails-prontas/bottle.jpg").is_some());
+    assert!(back, "the photo put after the store returned is processed:\n{}", daemon.log_text());
+    assert!(wait_until(Duration::from_secs(30), || daemon.is_ready()), "ready again");
+}
