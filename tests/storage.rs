@@ -5,10 +5,12 @@
 //! names and the outputs are the same bytes as from local folders; bad inputs are moved to
 //! `rejeitados/` with their note and the original deleted; keys no folder could hold do not hide
 //! the others; a node with an empty `BASE_PATH` redoes nothing; a store that goes down makes the
-//! node unready, loses nothing, and work resumes when it returns.
+//! node unready, loses nothing, and work resumes when it returns; a throttling store (`503 Slow
+//! Down`, injected by a proxy in front of it) is waited out.
 
 mod common;
 
+use common::gradio::FaultProxy;
 use common::s3::S3Server;
 use common::synth::{self, Shape};
 use common::{wait_until, Sandbox};
@@ -146,4 +148,31 @@ fn a_store_that_goes_down_makes_the_node_unready_and_work_resumes_when_it_return
     let back = wait_until(LONG, || s3.get("thumbnails-prontas/bottle.jpg").is_some());
     assert!(back, "the photo put after the store returned is processed:\n{}", daemon.log_text());
     assert!(wait_until(Duration::from_secs(30), || daemon.is_ready()), "ready again");
+}
+
+#[test]
+fn a_throttling_store_is_waited_out_and_nothing_is_rejected() {
+    let s3 = S3Server::start();
+    // The first 12 requests through the proxy answer `503 Slow Down`: the start-up listing, the
+    // first sweeps and their retries.
+    let proxy = FaultProxy::start(&s3.endpoint(), "slowdown:12");
+    let mut settings = s3.env("");
+    for (key, value) in settings.iter_mut() {
+        if *key == "AWS_ENDPOINT_URL" {
+            *value = proxy.url();
+        }
+    }
+    let base = Sandbox::new();
+    let daemon = base.start(&env_of(&settings));
+    s3.put("backgrounds/wood.jpg", &background());
+    s3.put("produtos/bottle.jpg", &synth::product_jpeg(Shape::Bottle, [200, 40, 40], 9));
+
+    let done = wait_until(LONG, || {
+        s3.get("thumbnails-prontas/bottle.jpg").is_some() && s3.get("thumbnails-prontas/bottle__wood.jpg").is_some()
+    });
+    assert!(done, "made once the store stops throttling:\n{}", daemon.log_text());
+    assert_eq!(s3.keys("rejeitados/").unwrap(), Vec::<String>::new(), "nothing rejected");
+    assert!(s3.get("produtos/bottle.jpg").is_some(), "the photo stays in the catalog");
+    assert!(daemon.metric("thumbgen_storage_requests_total{op=\"list\",outcome=\"error\"}") >= 1.0);
+    assert!(daemon.log_text().contains("SlowDown"), "the log says why it waited");
 }

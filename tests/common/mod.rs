@@ -143,6 +143,11 @@ impl ServerProcess {
         ServerProcess(Some(child))
     }
 
+    /// Whether the process ended by itself (or was never started).
+    pub fn exited(&mut self) -> bool {
+        self.0.as_mut().is_none_or(|c| c.try_wait().ok().flatten().is_some())
+    }
+
     pub fn stop(&mut self) {
         if let Some(mut child) = self.0.take() {
             let _ = child.kill();

@@ -14,26 +14,46 @@ const SECRET: &str = "thumbgen-secret";
 pub struct S3Server {
     process: ServerProcess,
     pub port: u16,
-    /// Every other port of `weed mini`, chosen here: left to itself it takes fixed defaults and
-    /// looks for others when they are taken, which races between stores starting at once.
+    /// The ports of its other components (see [`S3Server::choose_ports`]).
     other_ports: Vec<String>,
     dir: tempfile::TempDir,
 }
 
 impl S3Server {
     pub fn start() -> S3Server {
+        let mut server = S3Server {
+            process: ServerProcess::default(),
+            port: 0,
+            other_ports: Vec::new(),
+            dir: tempfile::tempdir().unwrap(),
+        };
+        // A port chosen free may be taken by another test before `weed` binds it: then it exits,
+        // and it is started again on other ports.
+        for _ in 0..5 {
+            server.choose_ports();
+            if server.try_launch() {
+                return server;
+            }
+            server.stop();
+        }
+        panic!("SeaweedFS did not answer S3 listings:\n{}", server.log());
+    }
+
+    /// Every port of `weed mini`, chosen here: left to itself it takes fixed defaults and looks
+    /// for others when they are taken, which races between stores starting at once.
+    fn choose_ports(&mut self) {
         let components = ["master", "volume", "filer", "admin", "s3"];
-        let mut other_ports: Vec<String> =
-            components.iter().map(|c| format!("-{c}.port.grpc={}", super::free_port())).collect();
-        other_ports.extend(components[..4].iter().map(|c| format!("-{c}.port={}", super::free_port())));
-        let port = super::free_port();
-        let mut server =
-            S3Server { process: ServerProcess::default(), port, other_ports, dir: tempfile::tempdir().unwrap() };
-        server.launch();
-        server
+        self.other_ports = components.iter().map(|c| format!("-{c}.port.grpc={}", super::free_port())).collect();
+        self.other_ports.extend(components[..4].iter().map(|c| format!("-{c}.port={}", super::free_port())));
+        self.port = super::free_port();
     }
 
     fn launch(&mut self) {
+        assert!(self.try_launch(), "SeaweedFS did not answer S3 listings:\n{}", self.log());
+    }
+
+    /// Starts `weed` on the chosen ports; false when it exits or does not answer within a minute.
+    fn try_launch(&mut self) -> bool {
         let log = std::fs::File::options().create(true).append(true).open(self.dir.path().join("weed.log")).unwrap();
         let data = self.dir.path().join("data");
         std::fs::create_dir_all(&data).unwrap();
@@ -52,8 +72,12 @@ impl S3Server {
             .spawn()
             .expect("weed starts");
         self.process = ServerProcess::new(child);
-        let up = super::wait_until(Duration::from_secs(60), || self.keys("").is_some());
-        assert!(up, "SeaweedFS did not answer S3 listings:\n{}", self.log());
+        let mut exited = false;
+        let up = super::wait_until(Duration::from_secs(60), || {
+            exited = self.process.exited();
+            exited || self.keys("").is_some()
+        });
+        up && !exited
     }
 
     pub fn log(&self) -> String {

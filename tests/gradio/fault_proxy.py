@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Fault-injecting HTTP/1.1 reverse proxy for the thumbgen Gradio client tests (stdlib only).
+"""Fault-injecting HTTP/1.1 reverse proxy for the tests of thumbgen's HTTP clients: the Gradio
+client, and the S3 client of the storage tests (stdlib only).
 
     python tests/gradio/fault_proxy.py --listen PORT --target http://127.0.0.1:APPPORT \
         --plan PLAN --log FILE
@@ -18,6 +19,8 @@ proxy is transparent for that fault), or `none`:
                upstream is not contacted.
   http429:N    first N submit requests (POST to a path ending /queue/join, or containing /call/):
                `429 Too Many Requests` with `Retry-After: 1`, upstream is not contacted.
+  slowdown:N   first N requests of any kind: `503 Slow Down` with the S3 error body (code
+               SlowDown), as a throttling object store answers; upstream is not contacted.
 
 One request per connection: the request is forwarded with `Connection: close`, the response comes
 back byte for byte (status line, headers, body framing) except that `Connection: close` replaces any
@@ -37,7 +40,7 @@ import sys
 import time
 from urllib.parse import urlsplit
 
-FAULTS = ("drop_sse", "stall_sse", "http5xx", "http429")
+FAULTS = ("drop_sse", "stall_sse", "http5xx", "http429", "slowdown")
 MAX_HEAD = 64 * 1024
 # drop_sse never forwards the data that finishes a job, even when the job ends within --drop-after.
 TERMINAL_SSE = (b"event: complete", b"event: error", b"process_completed", b"close_stream")
@@ -131,6 +134,12 @@ class Proxy:
             method, target = parts[0], parts[1]
             path = target.split("?", 1)[0]
 
+            if self.take("slowdown"):
+                self.log(method, target, 503, "slowdown")
+                await self.synthetic(creader, cwriter, req, 503, "Slow Down",
+                                     b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
+                                     b'<Message>Please reduce your request rate.</Message></Error>')
+                return
             if path.endswith("/upload") and self.take("http5xx"):
                 self.log(method, target, 502, "http5xx")
                 await self.synthetic(creader, cwriter, req, 502, "Bad Gateway",

@@ -4,6 +4,7 @@
 //! every photo. Keys are asked URL-encoded (`encoding-type=url`, what the AWS SDKs send), so any
 //! key reads back exactly; a key that is not UTF-8 once decoded is skipped with a warning.
 
+use super::presigned::{send_presigned, unanswered};
 use super::{Bucket, StoreError};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -88,13 +89,14 @@ async fn page(
     }
     let failed = |source: crate::error::Source| StoreError::Failed { what: format!("LIST {prefix}"), source };
     let url = bucket.signed_bucket_url(query).await?;
-    let response = bucket.http.get(url).send().await.map_err(|e| failed(e.into()))?;
+    let response = send_presigned(|| bucket.http.get(url.as_str())).await.map_err(|e| failed(e.into()))?;
     let status = response.status();
     let body = response.text().await.map_err(|e| failed(e.into()))?;
     if !status.is_success() {
         let code = xml_field(&body, "Code").unwrap_or_default();
         let message = xml_field(&body, "Message").unwrap_or_default();
-        return Err(failed(format!("status {} {code} {message}", status.as_u16()).trim().to_owned().into()));
+        let source = format!("status {} {code} {message}", status.as_u16()).trim().to_owned().into();
+        return Err(unanswered(status.as_u16(), format!("LIST {prefix}"), source));
     }
     quick_xml::de::from_str(&body).map_err(|e| failed(format!("unreadable listing: {e}").into()))
 }

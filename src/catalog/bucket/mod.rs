@@ -17,6 +17,7 @@ mod client;
 mod cutouts;
 mod health;
 mod list;
+mod presigned;
 
 pub(crate) use catalog::{is_input, stamp, BucketCatalog, REJECTED};
 pub(crate) use cutouts::BucketCutouts;
@@ -27,6 +28,7 @@ use crate::error::StartError;
 use crate::metrics::StorageMetrics;
 use chrono::{DateTime, Utc};
 use health::Seen;
+use presigned::{send_presigned, unanswered};
 use object_store::aws::AmazonS3;
 use object_store::path::Path as Key;
 use object_store::signer::{HeaderValue, Method, Signer, SignedUrlOptions};
@@ -55,6 +57,8 @@ pub(crate) enum StoreError {
     NotFound,
     /// A condition (`If-Match`, `If-None-Match`) did not hold.
     Precondition,
+    /// The store answered it is overloaded or failing (429, 5xx), retries included.
+    Unavailable { what: String, source: crate::error::Source },
     Failed { what: String, source: crate::error::Source },
 }
 
@@ -63,7 +67,9 @@ impl std::fmt::Display for StoreError {
         match self {
             StoreError::NotFound => f.write_str("no such object"),
             StoreError::Precondition => f.write_str("the object changed meanwhile (a condition did not hold)"),
-            StoreError::Failed { what, source } => write!(f, "{what}: {source}"),
+            StoreError::Unavailable { what, source } | StoreError::Failed { what, source } => {
+                write!(f, "{what}: {source}")
+            }
         }
     }
 }
@@ -230,20 +236,16 @@ impl Bucket {
             .signed_url_opts(Method::DELETE, path, PRESIGN_FOR, &options)
             .await
             .map_err(|e| failed(e.into()))?;
-        let response = self
-            .http
-            .delete(url.as_str())
-            .header(reqwest::header::IF_MATCH, value)
-            .send()
-            .await
-            .map_err(|e| failed(e.into()))?;
+        let request = || self.http.delete(url.as_str()).header(reqwest::header::IF_MATCH, value.clone());
+        let response = send_presigned(request).await.map_err(|e| failed(e.into()))?;
         match response.status().as_u16() {
             200..=299 => Ok(()),
             404 => Err(StoreError::NotFound),
             412 => Err(StoreError::Precondition),
             status => {
                 let body = response.text().await.unwrap_or_default();
-                Err(failed(format!("status {status}: {}", body.chars().take(300).collect::<String>()).into()))
+                let source = format!("status {status}: {}", body.chars().take(300).collect::<String>()).into();
+                Err(unanswered(status, format!("DELETE {key}"), source))
             }
         }
     }
@@ -258,9 +260,15 @@ impl Bucket {
 
     /// Checks at start that the bucket answers with these credentials: the error names the bucket,
     /// the endpoint and what to check.
+    /// A store that answers it is overloaded (429, 5xx) is there: the start goes on, and work
+    /// waits until it answers.
     pub(crate) async fn probe(&self) -> Result<(), StartError> {
         match self.list_page_for_probe().await {
             Ok(()) => Ok(()),
+            Err(e @ StoreError::Unavailable { .. }) => {
+                tracing::warn!("{} is overloaded or failing at start ({e}); starting, work waits for it", self.url());
+                Ok(())
+            }
             Err(e) => Err(StartError::new(format!(
                 "cannot list {} at {}",
                 self.url(),
@@ -287,12 +295,12 @@ impl Bucket {
             Ok(_) => "ok",
             Err(StoreError::NotFound) => "not_found",
             Err(StoreError::Precondition) => "precondition_failed",
-            Err(StoreError::Failed { .. }) => "error",
+            Err(StoreError::Unavailable { .. } | StoreError::Failed { .. }) => "error",
         };
         self.metrics.requests.with_label_values(&[op, outcome]).inc();
         self.metrics.duration.with_label_values(&[op]).observe(started.elapsed().as_secs_f64());
         match result {
-            Err(StoreError::Failed { what, source }) => self.seen.failed(format!("{what}: {source}")),
+            Err(e @ (StoreError::Unavailable { .. } | StoreError::Failed { .. })) => self.seen.failed(e.to_string()),
             _ => self.seen.answered(),
         }
     }
