@@ -1,9 +1,8 @@
 //! The local cut-out cache: `cutouts/<hash>.png` under the state folder, each written
 //! atomically. Content-addressed and written once, so a partial or duplicate write is harmless.
 
-use super::{CutoutCache, Reservation, Reservations};
+use super::{cutout_from_png, cutout_png, CutoutCache, Reservation, Reservations};
 use crate::cutout::Cutout;
-use crate::imaging::encode_png;
 use crate::write::{sync_dir, write_atomic};
 use std::collections::HashSet;
 use std::fs;
@@ -40,22 +39,18 @@ impl CutoutCache for CutoutDir {
     fn load(&self, hash: &str) -> Option<Cutout> {
         let path = self.path(hash);
         let bytes = fs::read(&path).ok()?;
-        match image::load_from_memory_with_format(&bytes, image::ImageFormat::Png) {
-            Ok(img) => Some(Cutout { image: img.into_rgba8() }),
-            Err(_) => {
-                let _ = fs::remove_file(&path);
-                None
-            }
+        let cutout = cutout_from_png(&bytes);
+        if cutout.is_none() {
+            let _ = fs::remove_file(&path);
         }
+        cutout
     }
 
     fn save(&self, hash: &str, cutout: &Cutout) -> io::Result<()> {
         if !self.enabled {
             return Ok(());
         }
-        let (w, h) = cutout.image.dimensions();
-        let png = encode_png(cutout.image.as_raw(), w, h, image::ExtendedColorType::Rgba8).map_err(io::Error::other)?;
-        write_atomic(&self.dir, &format!("{hash}.png"), &png)?;
+        write_atomic(&self.dir, &format!("{hash}.png"), &cutout_png(cutout)?)?;
         sync_dir(&self.dir)
     }
 

@@ -82,6 +82,18 @@ impl Reservation {
     }
 }
 
+/// A cut-out as the caches keep it: a lossless RGBA PNG.
+pub(crate) fn cutout_png(cutout: &Cutout) -> io::Result<Vec<u8>> {
+    let (w, h) = cutout.image.dimensions();
+    crate::imaging::encode_png(cutout.image.as_raw(), w, h, image::ExtendedColorType::Rgba8).map_err(io::Error::other)
+}
+
+/// A cut-out read back from its PNG; `None` for a damaged entry (which the cache then drops).
+pub(crate) fn cutout_from_png(bytes: &[u8]) -> Option<Cutout> {
+    let image = image::load_from_memory_with_format(bytes, image::ImageFormat::Png).ok()?;
+    Some(Cutout { image: image.into_rgba8() })
+}
+
 /// Cut-outs being made by this process's workers, each reserved by one of them at a time.
 #[derive(Default)]
 pub(crate) struct Reservations(Arc<Mutex<HashSet<String>>>);

@@ -5,8 +5,7 @@
 
 use super::{Bucket, StoreError};
 use crate::cutout::Cutout;
-use crate::imaging::encode_png;
-use crate::store::{CutoutCache, Reservation, Reservations};
+use crate::store::{cutout_from_png, cutout_png, CutoutCache, Reservation, Reservations};
 use std::collections::HashSet;
 use std::io;
 use std::sync::Arc;
@@ -40,21 +39,18 @@ impl CutoutCache for BucketCutouts {
     fn load(&self, hash: &str) -> Option<Cutout> {
         let key = self.key(hash);
         let (bytes, _) = self.runtime.block_on(self.bucket.get(&key, u64::MAX)).ok()?;
-        match image::load_from_memory_with_format(&bytes?, image::ImageFormat::Png) {
-            Ok(img) => Some(Cutout { image: img.into_rgba8() }),
-            Err(_) => {
-                let _ = self.runtime.block_on(self.bucket.delete(&key, None));
-                None
-            }
+        let cutout = cutout_from_png(&bytes?);
+        if cutout.is_none() {
+            let _ = self.runtime.block_on(self.bucket.delete(&key, None));
         }
+        cutout
     }
 
     fn save(&self, hash: &str, cutout: &Cutout) -> io::Result<()> {
         if !self.enabled {
             return Ok(());
         }
-        let (w, h) = cutout.image.dimensions();
-        let png = encode_png(cutout.image.as_raw(), w, h, image::ExtendedColorType::Rgba8).map_err(io::Error::other)?;
+        let png = cutout_png(cutout)?;
         self.runtime.block_on(self.bucket.put(&self.key(hash), png, None, false)).map_err(io::Error::from)
     }
 
