@@ -74,7 +74,7 @@ impl App {
         };
         let shutdown = Shutdown::new();
         let (queue, cluster): (Arc<dyn WorkQueue>, _) = if config.nats_servers().is_some() {
-            let cluster = Cluster::start(&config, &folders, &status, &metrics, &shutdown).await?;
+            let cluster = Cluster::start(&config, &folders, bucket.clone(), &status, &metrics, &shutdown).await?;
             (cluster.queue(), Some(cluster))
         } else {
             let local =
@@ -95,18 +95,20 @@ impl App {
     pub(crate) async fn start_pipeline(&self, retries: Retries) -> Result<Started, StartError> {
         let engine = self.load_engine().await?;
         self.status.engine_ready();
-        let cutouts_dir = self.folders.state.join("cutouts");
-        let stale_after = if self.cluster.is_some() { SHARED_STALE_AFTER } else { Duration::ZERO };
-        let cutouts = CutoutDir::open(&cutouts_dir, self.config.cache_enabled.0, stale_after).map_err(|e| {
-            StartError::new(format!("cannot open the cut-out cache {}", cutouts_dir.display())).because(e)
-        })?;
+        let cutouts: Arc<dyn CutoutCache> = match &self.bucket {
+            Some(bucket) => Arc::new(BucketCutouts::new(bucket.clone(), self.config.cache_enabled.0)),
+            None => {
+                let dir = self.folders.state.join("cutouts");
+                let stale_after = if self.cluster.is_some() { SHARED_STALE_AFTER } else { Duration::ZERO };
+                let cutouts = CutoutDir::open(&dir, self.config.cache_enabled.0, stale_after).map_err(|e| {
+                    StartError::new(format!("cannot open the cut-out cache {}", dir.display())).because(e)
+                })?;
+                Arc::new(cutouts)
+            }
+        };
         let (journal, cutouts): (Arc<dyn Journal>, Arc<dyn CutoutCache>) = match &self.cluster {
             Some(cluster) => (cluster.journal(), cluster.cutouts(cutouts)),
             None => {
-                let cutouts: Arc<dyn CutoutCache> = match &self.bucket {
-                    Some(bucket) => Arc::new(BucketCutouts::new(bucket.clone(), self.config.cache_enabled.0)),
-                    None => Arc::new(cutouts),
-                };
                 let journal = FileJournal::open(&self.folders.state).map_err(|e| {
                     StartError::new(format!("cannot open the journal in {}", self.folders.state.display()))
                         .because(e)

@@ -6,14 +6,18 @@
 //! `rejeitados/` with their note and the original deleted; keys no folder could hold do not hide
 //! the others; a node with an empty `BASE_PATH` redoes nothing; a store that goes down makes the
 //! node unready, loses nothing, and work resumes when it returns; a throttling store (`503 Slow
-//! Down`, injected by a proxy in front of it) is waited out.
+//! Down`, injected by a proxy in front of it) is waited out; three cluster nodes with nothing shared
+//! but the bucket and the broker make every output once with one removal per photo.
 
 mod common;
 
-use common::gradio::FaultProxy;
+use common::catalog::{background_bytes, expected_outputs, product_jpeg, product_name, removals, Rng};
+use common::gradio::{FaultProxy, GradioApp};
+use common::nats::NatsServer;
 use common::s3::S3Server;
 use common::synth::{self, Shape};
-use common::{wait_until, Sandbox};
+use common::{wait_until, Daemon, Sandbox};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 const LONG: Duration = Duration::from_secs(120);
@@ -175,4 +179,61 @@ fn a_throttling_store_is_waited_out_and_nothing_is_rejected() {
     assert!(s3.get("produtos/bottle.jpg").is_some(), "the photo stays in the catalog");
     assert!(daemon.metric("thumbgen_storage_requests_total{op=\"list\",outcome=\"error\"}") >= 1.0);
     assert!(daemon.log_text().contains("SlowDown"), "the log says why it waited");
+}
+
+#[test]
+fn three_nodes_with_no_shared_folder_share_a_bucket_and_make_every_output_once_with_one_removal_per_photo() {
+    const PRODUCTS: usize = 40;
+    const BACKGROUNDS: [&str; 2] = ["studio.jpg", "madeira.png"];
+    let s3 = S3Server::start();
+    let nats = NatsServer::start();
+    // A real removal engine outside the nodes, so removals are counted where they happen.
+    let app = GradioApp::start("6", "blocks_png", &["--mark", "--concurrency", "4"]);
+    let mut rng = Rng(0xB0_C4_E7);
+    let photos: Vec<Vec<u8>> = (0..PRODUCTS).map(|i| product_jpeg(i, &mut rng)).collect();
+    for (i, name) in BACKGROUNDS.iter().enumerate() {
+        s3.put(&format!("backgrounds/{name}"), &background_bytes(name, i));
+    }
+
+    // Each node has its own empty base folder: nothing is shared but the bucket and the broker.
+    let settings = s3.env("");
+    let start = |node: &str| {
+        let base = Sandbox::new();
+        let mut env = env_of(&settings);
+        let cluster = [
+            ("NATS_URL", nats.url()),
+            ("NODE_NAME", node.to_owned()),
+            ("GRADIO_API_URL", app.url()),
+            ("MAX_CONCURRENT_REQUESTS", "1".into()),
+            ("WORKERS", "2".into()),
+            ("NATS_ACK_WAIT", "4s".into()),
+        ];
+        env.extend(cluster.iter().map(|(k, v)| (*k, v.as_str())));
+        let daemon = base.spawn(&env);
+        (base, daemon)
+    };
+    let nodes: Vec<(Sandbox, Daemon)> = ["node-a", "node-b", "node-c"].iter().map(|n| start(n)).collect();
+    nodes.iter().for_each(|(_, d)| d.wait_ready());
+    for (i, photo) in photos.iter().enumerate() {
+        s3.put(&format!("produtos/{}", product_name(i)), photo);
+    }
+
+    let expected = expected_outputs(PRODUCTS, &BACKGROUNDS);
+    let outputs = || -> BTreeSet<String> {
+        let keys = s3.keys("thumbnails-prontas/").unwrap_or_default();
+        keys.iter().filter_map(|k| k.strip_prefix("thumbnails-prontas/")).map(str::to_owned).collect()
+    };
+    let done = wait_until(Duration::from_secs(300), || outputs() == expected);
+    let logs: Vec<String> = nodes.iter().map(|(_, d)| d.log_text()).collect();
+    assert!(done, "outputs: {} of {}\n{}", outputs().len(), expected.len(), logs.join("\n-----\n"));
+    assert_eq!(s3.keys("rejeitados/").unwrap(), Vec::<String>::new(), "nothing rejected");
+
+    let calls = removals(&app, PRODUCTS);
+    let wrong: Vec<(usize, usize)> = calls.iter().copied().enumerate().filter(|&(_, n)| n != 1).collect();
+    assert!(wrong.is_empty(), "products not removed exactly once (product, removals): {wrong:?}");
+    let written: Vec<f64> = nodes.iter().map(|(_, d)| d.metric("thumbgen_thumbnails_written_total")).collect();
+    assert_eq!(written.iter().sum::<f64>(), expected.len() as f64, "each output written once: {written:?}");
+    for (base, _) in &nodes {
+        assert!(!base.path("produtos").exists() && !base.path("thumbnails-prontas").exists());
+    }
 }

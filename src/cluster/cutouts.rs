@@ -1,5 +1,5 @@
 //! Cut-outs in cluster mode: the files stay in the shared state folder (`.thumbgen/cutouts/`, on
-//! the volume every node mounts) — content-addressed and written by atomic rename, so two nodes
+//! the volume every node mounts) or in the bucket (`.thumbgen/cutouts/` there) — content-addressed and written by atomic rename, so two nodes
 //! can only ever write the same bytes under one name, and no 12 MP image travels through the
 //! broker. What the broker adds is the reservation: a lease per content hash, so one photo is
 //! sent for removal once across the cluster.
@@ -11,14 +11,15 @@ use super::nodes::Nodes;
 use super::BrokerError;
 use crate::cutout::Cutout;
 use crate::shutdown::Shutdown;
-use crate::store::{CutoutCache, CutoutDir, Reservation};
+use crate::store::{CutoutCache, Reservation};
 use std::collections::HashSet;
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub(crate) struct ClusterCutouts {
-    dir: CutoutDir,
+    /// Where the cut-outs are: the shared state folder, or the bucket.
+    inner: Arc<dyn CutoutCache>,
     broker: Arc<Broker>,
     nodes: Arc<Nodes>,
     shutdown: Shutdown,
@@ -26,8 +27,13 @@ pub(crate) struct ClusterCutouts {
 }
 
 impl ClusterCutouts {
-    pub(super) fn new(dir: CutoutDir, broker: Arc<Broker>, nodes: Arc<Nodes>, shutdown: Shutdown) -> ClusterCutouts {
-        ClusterCutouts { dir, broker, nodes, shutdown, runtime: tokio::runtime::Handle::current() }
+    pub(super) fn new(
+        inner: Arc<dyn CutoutCache>,
+        broker: Arc<Broker>,
+        nodes: Arc<Nodes>,
+        shutdown: Shutdown,
+    ) -> ClusterCutouts {
+        ClusterCutouts { inner, broker, nodes, shutdown, runtime: tokio::runtime::Handle::current() }
     }
 }
 
@@ -53,7 +59,7 @@ impl Drop for Held {
 impl CutoutCache for ClusterCutouts {
     fn reserve(&self, hash: &str) -> io::Result<Option<Reservation>> {
         // This node's own workers first, then the cluster.
-        let Some(local) = self.dir.reserve(hash)? else { return Ok(None) };
+        let Some(local) = self.inner.reserve(hash)? else { return Ok(None) };
         let handles = self
             .broker
             .handles()
@@ -71,14 +77,14 @@ impl CutoutCache for ClusterCutouts {
     }
 
     fn load(&self, hash: &str) -> Option<Cutout> {
-        self.dir.load(hash)
+        self.inner.load(hash)
     }
 
     fn save(&self, hash: &str, cutout: &Cutout) -> io::Result<()> {
-        self.dir.save(hash, cutout)
+        self.inner.save(hash, cutout)
     }
 
     fn prune(&self, keep: &HashSet<String>, ttl: Duration) -> usize {
-        self.dir.prune(keep, ttl)
+        self.inner.prune(keep, ttl)
     }
 }

@@ -30,12 +30,14 @@ pub(crate) mod status;
 
 use crate::config::Config;
 use crate::error::{chain, Source, StartError};
+use crate::catalog::bucket::Bucket;
+use outbox::Versions;
 use crate::folders::Folders;
 use crate::metrics::{ClusterMetrics, Metrics};
 use crate::queue::WorkQueue;
 use crate::shutdown::Shutdown;
 use crate::status::Status;
-use crate::store::{CutoutCache, CutoutDir, Journal};
+use crate::store::{CutoutCache, Journal};
 use broker::Broker;
 use nodes::{Me, Nodes};
 use replica::Replica;
@@ -94,6 +96,7 @@ impl Cluster {
     pub(crate) async fn start(
         config: &Config,
         folders: &Folders,
+        bucket: Option<Arc<Bucket>>,
         status: &Arc<Status>,
         metrics: &Metrics,
         shutdown: &Shutdown,
@@ -112,7 +115,10 @@ impl Cluster {
             broker.clone(),
             nodes.clone(),
             replica.clone(),
-            folders.clone(),
+            match bucket {
+                Some(bucket) => Versions::Bucket(bucket),
+                None => Versions::Folders(folders.clone()),
+            },
             config.queue_capacity,
             gauges,
             shutdown.clone(),
@@ -139,8 +145,8 @@ impl Cluster {
         Arc::new(journal::ClusterJournal::new(self.broker.clone(), self.replica.clone()))
     }
 
-    pub(crate) fn cutouts(&self, dir: CutoutDir) -> Arc<dyn CutoutCache> {
-        Arc::new(cutouts::ClusterCutouts::new(dir, self.broker.clone(), self.nodes.clone(), self.shutdown.clone()))
+    pub(crate) fn cutouts(&self, inner: Arc<dyn CutoutCache>) -> Arc<dyn CutoutCache> {
+        Arc::new(cutouts::ClusterCutouts::new(inner, self.broker.clone(), self.nodes.clone(), self.shutdown.clone()))
     }
 
     /// Resolves once this node's copy of the journal is current (the first time).

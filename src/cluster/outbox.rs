@@ -11,6 +11,7 @@
 use super::broker::Broker;
 use super::names;
 use crate::disk::FileStamp;
+use crate::catalog::bucket::{stamp, Bucket};
 use crate::folders::Folders;
 use crate::job::Job;
 use crate::shutdown::Shutdown;
@@ -41,9 +42,29 @@ struct Waiting {
     queued: HashSet<Job>,
 }
 
+/// Where the version (stamp) of a file is read for its message id: the shared folders, or the
+/// bucket (a HEAD).
+#[derive(Clone)]
+pub(crate) enum Versions {
+    Folders(Folders),
+    Bucket(Arc<Bucket>),
+}
+
+impl Versions {
+    async fn stamp(&self, job: &Job) -> Option<FileStamp> {
+        match self {
+            Versions::Folders(folders) => FileStamp::look(&folders.input_dir(job.kind).join(&job.name)),
+            Versions::Bucket(bucket) => {
+                let head = bucket.head(&bucket.key(job.kind.label(), &job.name)).await.ok()?;
+                Some(stamp(head.size, head.modified, head.etag.as_deref()))
+            }
+        }
+    }
+}
+
 pub(super) struct Outbox {
     broker: Arc<Broker>,
-    folders: Folders,
+    versions: Versions,
     shutdown: Shutdown,
     capacity: usize,
     waiting: Mutex<Waiting>,
@@ -56,14 +77,14 @@ impl Outbox {
     /// An empty outbox whose publisher runs until shutdown.
     pub(super) fn new(
         broker: Arc<Broker>,
-        folders: Folders,
+        versions: Versions,
         capacity: usize,
         depth: prometheus::IntGauge,
         shutdown: Shutdown,
     ) -> Arc<Outbox> {
         let outbox = Arc::new(Outbox {
             broker,
-            folders,
+            versions,
             shutdown: shutdown.clone(),
             capacity,
             waiting: Mutex::default(),
@@ -134,7 +155,7 @@ impl Outbox {
                 let mut message =
                     jetstream::message::PublishMessage::build().payload(job.name.clone().into_bytes().into());
                 if *merge {
-                    message = message.message_id(self.message_id(job));
+                    message = message.message_id(self.message_id(job).await);
                 }
                 sent.push(self.broker.js.send_publish(names::subject(job), message).await);
             }
@@ -175,8 +196,8 @@ impl Outbox {
     }
 
     /// The id that makes publishes of one file version one job: kind, name and stamp.
-    fn message_id(&self, job: &Job) -> String {
-        let stamp = FileStamp::look(&self.folders.input_dir(job.kind).join(&job.name));
+    async fn message_id(&self, job: &Job) -> String {
+        let stamp = self.versions.stamp(job).await;
         let stamp = stamp.map_or("gone".into(), |s| format!("{}:{}:{}", s.len, s.mtime_ns, s.ino));
         let mut h = blake3::Hasher::new();
         for part in [names::subject(job).as_str(), &stamp] {

@@ -12,11 +12,10 @@ use super::broker::{Broker, Handles};
 use super::leases::{self, Taken};
 use super::names::{self, key};
 use super::nodes::Nodes;
-use super::outbox::Outbox;
+use super::outbox::{Outbox, Versions};
 use super::replica::Replica;
 use super::starting::Starting;
 use super::status::{record_dead_letter, DeadLetter};
-use crate::folders::Folders;
 use crate::job::{InputKind, Job};
 use crate::queue::{Place, WorkQueue, CRASHES_BEFORE_REJECTION};
 use crate::shutdown::Shutdown;
@@ -76,13 +75,13 @@ impl ClusterQueue {
         broker: Arc<Broker>,
         nodes: Arc<Nodes>,
         replica: Arc<Replica>,
-        folders: Folders,
+        versions: Versions,
         capacity: usize,
         gauges: Gauges,
         shutdown: Shutdown,
     ) -> Arc<ClusterQueue> {
         Arc::new(ClusterQueue {
-            outbox: Outbox::new(broker.clone(), folders, capacity, gauges.depth.clone(), shutdown.clone()),
+            outbox: Outbox::new(broker.clone(), versions, capacity, gauges.depth.clone(), shutdown.clone()),
             broker,
             nodes,
             replica,

@@ -49,7 +49,7 @@ async fn node_a(server: &NatsServer) -> (Base, Arc<Cluster>, Shutdown) {
     });
     let (status, shutdown) = (Arc::new(Status::default()), Shutdown::new());
     let metrics = Metrics::new(&[crate::remove::EngineKind::Local]);
-    let cluster = Cluster::start(&base.config, &base.folders, &status, &metrics, &shutdown).await.unwrap();
+    let cluster = Cluster::start(&base.config, &base.folders, None, &status, &metrics, &shutdown).await.unwrap();
     let provisioned = tokio::time::timeout(Duration::from_secs(30), async {
         while cluster.broker.handles().is_none() {
             tokio::time::sleep(Duration::from_millis(20)).await;

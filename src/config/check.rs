@@ -81,13 +81,7 @@ impl Config {
                 "removal_engine (REMOVAL_ENGINE) is `gradio` but gradio_api_url (GRADIO_API_URL) is not set".into(),
             ));
         }
-        if super::S3Settings::from_config(self)?.is_some() && self.nats_servers().is_some() {
-            return Err(ConfigError(
-                "storage_url (STORAGE_URL) with nats_url (NATS_URL): cluster mode on a bucket is not available yet; \
-                 run one node on the bucket, or a cluster on a shared folder"
-                    .into(),
-            ));
-        }
+        super::S3Settings::from_config(self)?;
         Ok(())
     }
 }
