@@ -16,7 +16,8 @@ use crate::shutdown::Shutdown;
 use crate::signals::{self, Signal};
 use crate::status::Status;
 use crate::systemd;
-use crate::listing::{Lister, ListingSettings};
+use crate::hooks;
+use crate::listing::{Discovered, Lister, ListingSettings};
 use crate::watch::{Watch, WatchSettings};
 use crate::worker::Retries;
 use std::sync::Arc;
@@ -73,7 +74,14 @@ pub(crate) async fn run(config: Config, sources: Sources, logging: Logging) -> R
         };
         Console::new(config, addr, deps)
     });
-    let routes = router(health, app.metrics.clone(), endpoints, console.as_ref().map(|c| c.routes()));
+    // With a bucket, what the lister and the webhook queued is shared, so each version is queued once.
+    let discovered =
+        app.bucket.as_ref().map(|b| (b.clone(), Discovered::new(app.queue.clone(), app.metrics.clone(), b.metrics().clone())));
+    let hooks = discovered.as_ref().map(|(bucket, discovered)| {
+        let token = config.s3_webhook_token.as_ref().map(|t| t.expose().trim().to_owned());
+        hooks::routes(bucket.clone(), discovered.clone(), token)
+    });
+    let routes = router(health, app.metrics.clone(), endpoints, console.as_ref().map(|c| c.routes()), hooks);
     let stopped = shutdown.stopped();
     shutdown.spawn(async move {
         if let Err(e) = axum::serve(listener, routes).with_graceful_shutdown(stopped).await {
@@ -92,13 +100,12 @@ pub(crate) async fn run(config: Config, sources: Sources, logging: Logging) -> R
         console.attach(started.journal.clone(), started.workers.clone());
     }
     if config.node_role == NodeRole::All {
-        match &app.bucket {
-            Some(bucket) => {
+        match discovered {
+            Some((bucket, discovered)) => {
                 let lister = Lister::new(
-                    bucket.clone(),
+                    bucket,
+                    discovered,
                     app.queue.clone(),
-                    app.metrics.clone(),
-                    bucket.metrics().clone(),
                     app.status.clone(),
                     ListingSettings {
                         min: config.poll_interval.0.min(Duration::from_secs(1)),

@@ -38,6 +38,7 @@ pub(crate) fn router(
     metrics: Arc<Metrics>,
     endpoints: Endpoints,
     console: Option<Routes>,
+    hooks: Option<Router>,
 ) -> Router {
     let mut router = Router::new().route("/health/live", get(live)).route("/health/ready", get(ready));
     if endpoints.health {
@@ -47,6 +48,9 @@ pub(crate) fn router(
         router = router.route("/metrics", get(render_metrics));
     }
     let mut router: Router = router.with_state(AppState { health, metrics });
+    if let Some(hooks) = hooks {
+        router = router.merge(hooks);
+    }
     let mut streaming = None;
     if let Some(console) = console {
         router = router.merge(console.quick);

@@ -33,7 +33,7 @@
 //!    `watch` (file events and scans turn complete files into jobs), `listing` (a bucket's new
 //!    objects found by listing it), `worker` (runs jobs,
 //!    retries, fans a new background out to every product).
-//! 6. The surfaces: `health`, `console` (the web console: catalog, uploads, rejections, ZIPs),
+//! 6. The surfaces: `health`, `hooks` (S3 event notifications, a fast path to the listing), `console` (the web console: catalog, uploads, rejections, ZIPs),
 //!    `http`, `app` (assembles the parts), `daemon` (`thumbgen run`), `batch` (`thumbgen
 //!    process`), `probe` (`thumbgen health`), `extract` (`thumbgen cutout`), [`cli`].
 //!
@@ -103,6 +103,7 @@ daemon! {
     mod worker;
     // 6. the surfaces
     mod health;
+    mod hooks;
     mod console;
     mod http;
     mod app;

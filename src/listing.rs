@@ -17,6 +17,7 @@ use crate::catalog::bucket::{is_input, stamp, Bucket, Listed};
 use crate::disk::FileStamp;
 use crate::job::{InputKind, Job};
 use crate::metrics::{Metrics, StorageMetrics};
+use crate::sync::Mutex;
 use crate::queue::WorkQueue;
 use crate::shutdown::Shutdown;
 use crate::status::Status;
@@ -35,42 +36,86 @@ pub(crate) struct ListingSettings {
     pub sweep: Duration,
 }
 
-pub(crate) struct Lister {
-    bucket: Arc<Bucket>,
+/// The object versions queued so far, shared by the lister and the webhook (`POST /hooks/s3`), so
+/// an object found both ways is queued once.
+pub(crate) struct Discovered {
     queue: Arc<dyn WorkQueue>,
     metrics: Arc<Metrics>,
     storage: StorageMetrics,
+    /// Each input's stamp when it was last queued.
+    queued_as: Mutex<HashMap<Job, FileStamp>>,
+    started: chrono::DateTime<chrono::Utc>,
+}
+
+impl Discovered {
+    pub(crate) fn new(queue: Arc<dyn WorkQueue>, metrics: Arc<Metrics>, storage: StorageMetrics) -> Arc<Discovered> {
+        Arc::new(Discovered {
+            queue,
+            metrics,
+            storage,
+            queued_as: Mutex::default(),
+            // Stores keep LastModified to the second: an object written in the second the lister
+            // started counts as written while it runs.
+            started: chrono::Utc::now() - chrono::TimeDelta::seconds(1),
+        })
+    }
+
+    /// Queues this version of an input unless it was queued already; true when it was queued now.
+    pub(crate) fn offer(&self, job: Job, look: FileStamp, modified: chrono::DateTime<chrono::Utc>) -> bool {
+        if self.queued_as.lock().get(&job) == Some(&look) {
+            return false;
+        }
+        self.metrics.files_detected.with_label_values(&[job.kind.label()]).inc();
+        if !self.queue.push(job.clone()) {
+            return false;
+        }
+        self.queued_as.lock().insert(job, look);
+        if modified >= self.started {
+            let lag = (chrono::Utc::now() - modified).to_std().unwrap_or_default();
+            self.storage.discovery_lag.observe(lag.as_secs_f64());
+        }
+        true
+    }
+
+    /// Queues the inputs of `kind` queued before that are no longer `present` (their jobs forget
+    /// them); true when there was one.
+    fn gone(&self, kind: InputKind, present: &HashSet<&str>) -> bool {
+        let gone: Vec<Job> = {
+            let mut queued_as = self.queued_as.lock();
+            let gone: Vec<Job> =
+                queued_as.keys().filter(|j| j.kind == kind && !present.contains(j.name.as_str())).cloned().collect();
+            for job in &gone {
+                queued_as.remove(job);
+            }
+            gone
+        };
+        for job in &gone {
+            debug!(input = %job.name, "left the bucket");
+            self.queue.push(job.clone());
+        }
+        !gone.is_empty()
+    }
+}
+
+pub(crate) struct Lister {
+    bucket: Arc<Bucket>,
+    discovered: Arc<Discovered>,
+    queue: Arc<dyn WorkQueue>,
     status: Arc<Status>,
     settings: ListingSettings,
-    /// Each input's stamp when it was last queued.
-    queued_as: HashMap<Job, FileStamp>,
     /// Per folder, the last key listed: where the tail listing starts.
     tail: HashMap<InputKind, String>,
-    started: chrono::DateTime<chrono::Utc>,
 }
 
 impl Lister {
     pub(crate) fn new(
         bucket: Arc<Bucket>,
+        discovered: Arc<Discovered>,
         queue: Arc<dyn WorkQueue>,
-        metrics: Arc<Metrics>,
-        storage: StorageMetrics,
         status: Arc<Status>,
         settings: ListingSettings,
     ) -> Lister {
-        Lister {
-            bucket,
-            queue,
-            metrics,
-            storage,
-            status,
-            settings,
-            queued_as: HashMap::new(),
-            tail: HashMap::new(),
-            // Stores keep LastModified to the second: an object written in the second the lister
-            // started counts as written while it runs.
-            started: chrono::Utc::now() - chrono::TimeDelta::seconds(1),
-        }
+        Lister { bucket, discovered, queue, status, settings, tail: HashMap::new() }
     }
 
     /// Runs until shutdown: a sweep at start (readiness waits for it), then tails and sweeps.
@@ -123,14 +168,7 @@ impl Lister {
                 self.tail.insert(kind, last.name.clone());
             }
             let present: HashSet<&str> = listed.iter().filter(|l| is_input(l)).map(|l| l.name.as_str()).collect();
-            let gone: Vec<Job> =
-                self.queued_as.keys().filter(|j| j.kind == kind && !present.contains(j.name.as_str())).cloned().collect();
-            for job in gone {
-                debug!(input = %job.name, "left the bucket");
-                self.queued_as.remove(&job);
-                self.queue.push(job);
-                queued = true;
-            }
+            queued |= self.discovered.gone(kind, &present);
             queued |= self.take_all(kind, &listed);
         }
         Some(queued)
@@ -156,23 +194,10 @@ impl Lister {
 
     /// Queues every listed input whose version was not queued yet; true when one was.
     fn take_all(&mut self, kind: InputKind, listed: &[Listed]) -> bool {
-        let now = chrono::Utc::now();
         let mut queued = false;
         for object in listed.iter().filter(|l| is_input(l)) {
-            let job = Job::new(kind, object.name.clone());
             let look = stamp(object.size, object.modified, object.etag.as_deref());
-            if self.queued_as.get(&job) == Some(&look) {
-                continue;
-            }
-            self.metrics.files_detected.with_label_values(&[kind.label()]).inc();
-            if self.queue.push(job.clone()) {
-                self.queued_as.insert(job, look);
-                queued = true;
-                if object.modified >= self.started {
-                    let lag = (now - object.modified).to_std().unwrap_or_default();
-                    self.storage.discovery_lag.observe(lag.as_secs_f64());
-                }
-            }
+            queued |= self.discovered.offer(Job::new(kind, object.name.clone()), look, object.modified);
         }
         queued
     }

@@ -258,3 +258,51 @@ fn three_nodes_with_no_shared_folder_share_a_bucket_lose_one_to_a_kill_and_make_
     assert_eq!(late.metric("thumbgen_thumbnails_written_total"), 0.0, "{}", late.log_text());
     assert_eq!(removals(&app, PRODUCTS).iter().sum::<usize>(), before, "no photo sent for removal again");
 }
+
+#[test]
+fn an_s3_event_notification_queues_a_photo_the_tail_listing_would_not_reach_until_the_next_sweep() {
+    let s3 = S3Server::start();
+    let settings = s3.env("shop");
+    let mut env = env_of(&settings);
+    let token = "a-webhook-secret-of-32-characters";
+    env.push(("S3_WEBHOOK_TOKEN", token));
+    let base = Sandbox::new();
+    let daemon = base.start(&env);
+    let photo = synth::product_jpeg(Shape::Bottle, [200, 40, 40], 11);
+    s3.put("shop/produtos/zzz.jpg", &photo);
+    assert!(wait_until(LONG, || s3.get("shop/thumbnails-prontas/zzz.jpg").is_some()), "{}", daemon.log_text());
+
+    // The tail is listed after `zzz.jpg`: a name sorting before it waits for the next sweep
+    // (an hour away in the tests) — or for a notification.
+    s3.put("shop/produtos/aaa.jpg", &synth::product_jpeg(Shape::Box, [40, 40, 200], 12));
+    let event = |bucket: &str, key: &str| {
+        serde_json::json!({ "Records": [{ "eventName": "ObjectCreated:Put",
+            "s3": { "bucket": { "name": bucket }, "object": { "key": key, "size": 1 } } }] })
+        .to_string()
+    };
+    let post = |auth: Option<&str>, body: &str| {
+        let bearer = auth.map(|t| format!("Bearer {t}"));
+        let mut headers = vec![("Content-Type", "application/json")];
+        if let Some(b) = &bearer {
+            headers.push(("Authorization", b.as_str()));
+        }
+        common::web::request(daemon.port, "POST", "/hooks/s3", &headers, body.as_bytes()).unwrap()
+    };
+    let aaa = event(common::s3::BUCKET, "shop/produtos/aaa.jpg");
+    assert_eq!(post(None, &aaa).status, 401, "no token, refused");
+    assert_eq!(post(Some("a-wrong-secret-of-32-characters!!"), &aaa).status, 401, "wrong token, refused");
+    assert_eq!(post(Some(token), "not json").status, 400);
+    let answer = post(Some(token), &aaa);
+    assert_eq!((answer.status, answer.json()["queued"].as_u64()), (202, Some(1)), "{}", answer.text());
+    let found = wait_until(Duration::from_secs(30), || s3.get("shop/thumbnails-prontas/aaa.jpg").is_some());
+    assert!(found, "the notified photo is processed:\n{}", daemon.log_text());
+
+    // The same notification again is the same version: not queued twice. Keys of another bucket,
+    // outside the prefix or not inputs are ignored.
+    let again = post(Some(token), &aaa);
+    assert_eq!(again.json()["queued"].as_u64(), Some(0), "{}", again.text());
+    for (bucket, key) in [("other-bucket", "shop/produtos/aaa.jpg"), (common::s3::BUCKET, "produtos/aaa.jpg")] {
+        let answer = post(Some(token), &event(bucket, key));
+        assert_eq!(answer.json()["ignored"].as_u64(), Some(1), "{bucket}/{key}: {}", answer.text());
+    }
+}

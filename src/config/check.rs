@@ -82,6 +82,12 @@ impl Config {
             ));
         }
         super::S3Settings::from_config(self)?;
+        if self.s3_webhook_token.as_ref().is_some_and(|t| t.expose().trim().len() < MIN_CONSOLE_TOKEN) {
+            return Err(ConfigError(format!(
+                "s3_webhook_token (S3_WEBHOOK_TOKEN) must be at least {MIN_CONSOLE_TOKEN} characters; make one with \
+                 `openssl rand -hex 16`"
+            )));
+        }
         Ok(())
     }
 }

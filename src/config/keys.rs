@@ -57,4 +57,5 @@ pub const ENV_KEYS: &[&str] = &[
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
+    "S3_WEBHOOK_TOKEN",
 ];

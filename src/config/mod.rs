@@ -108,6 +108,8 @@ pub struct Config {
     pub aws_access_key_id: Option<Text>,
     pub aws_secret_access_key: Option<Secret>,
     pub aws_session_token: Option<Secret>,
+    /// The secret event notifications (`POST /hooks/s3`) carry.
+    pub s3_webhook_token: Option<Secret>,
 
     /// The main output preset (`P.jpg`, `P__B.jpg`).
     pub preset: Preset,
@@ -173,6 +175,7 @@ impl Default for Config {
             aws_access_key_id: None,
             aws_secret_access_key: None,
             aws_session_token: None,
+            s3_webhook_token: None,
             preset: Preset::default(),
             extra_presets: Vec::new(),
         }

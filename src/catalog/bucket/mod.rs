@@ -116,6 +116,11 @@ impl Bucket {
         &self.metrics
     }
 
+    /// The bucket's name.
+    pub(crate) fn name(&self) -> &str {
+        &self.settings.bucket
+    }
+
     /// `s3://bucket/prefix/folder`, for messages.
     pub(crate) fn key_url(&self, folder: &str) -> String {
         format!("s3://{}/{}{folder}", self.settings.bucket, self.settings.prefix)
