@@ -669,7 +669,7 @@ fn compose_cluster_profile_runs_nats_with_jetstream_and_three_nodes_on_the_same_
     let docs = yaml_documents(&repo().join("docker-compose.yml"));
     let services = &docs[0]["services"];
     let nats = &services["nats"];
-    assert_eq!(strs(&nats["profiles"]), ["cluster"]);
+    assert_eq!(strs(&nats["profiles"]), ["cluster", "bucket"], "the bucket setup shares the broker's service");
     assert!(nats["image"].as_str().unwrap_or("").starts_with("nats:2."), "official NATS image: {}", nats["image"]);
     assert!(strs(&nats["command"]).contains(&"-js".to_owned()), "JetStream on: {}", nats["command"]);
     let store = strs(&nats["volumes"]).into_iter().next().expect("a volume for the NATS store");
@@ -689,6 +689,28 @@ fn compose_cluster_profile_runs_nats_with_jetstream_and_three_nodes_on_the_same_
         }
     }
     assert!(strs(&node["volumes"]).iter().any(|v| v.ends_with(":/data/.thumbgen")), "shared cut-outs");
+}
+
+#[test]
+fn compose_bucket_profile_runs_seaweedfs_nats_and_three_nodes_that_share_no_folder() {
+    let docs = yaml_documents(&repo().join("docker-compose.yml"));
+    let services = &docs[0]["services"];
+    let store = &services["seaweedfs"];
+    assert_eq!(strs(&store["profiles"]), ["bucket"]);
+    let command = strs(&store["command"]);
+    assert!(command.contains(&"mini".to_owned()) && command.contains(&"-bucket=thumbgen".to_owned()), "{command:?}");
+    let node = &services["bucket-node"];
+    assert_eq!(strs(&node["profiles"]), ["bucket"]);
+    assert_eq!(node["deploy"]["replicas"], 3);
+    assert!(node["depends_on"]["nats"].is_object() && node["depends_on"]["seaweedfs"].is_object());
+    let env = &node["environment"];
+    assert_eq!(env["STORAGE_URL"], "s3://thumbgen");
+    assert_eq!(env["AWS_ENDPOINT_URL"], "http://seaweedfs:8333");
+    assert_eq!(env["NATS_URL"], "nats://nats:4222");
+    assert!(node["volumes"].is_null(), "nothing shared through a folder: {}", node["volumes"]);
+    // The node and the store agree on the keys.
+    assert_eq!(env["AWS_ACCESS_KEY_ID"], store["environment"]["AWS_ACCESS_KEY_ID"]);
+    assert_eq!(env["AWS_SECRET_ACCESS_KEY"], store["environment"]["AWS_SECRET_ACCESS_KEY"]);
 }
 
 /// A manifest of the single-node setup: in `deploy/kubernetes/base/` (shared with the cluster

@@ -244,6 +244,31 @@ fn three_nodes_with_no_shared_folder_share_a_bucket_lose_one_to_a_kill_and_make_
     for (base, _) in &nodes {
         assert!(!base.path("produtos").exists() && !base.path("thumbnails-prontas").exists());
     }
+    // The dashboard's object-storage row and the storage alert query only series and labels such a
+    // node exports.
+    let families = common::parse_metrics(&nodes[0].1.get("/metrics").1);
+    let mut exported: std::collections::BTreeMap<String, BTreeSet<String>> = Default::default();
+    for family in families.as_object().unwrap().values() {
+        for sample in family["samples"].as_array().unwrap() {
+            let labels = exported.entry(sample[0].as_str().unwrap().to_owned()).or_default();
+            labels.extend(sample[1].as_object().unwrap().keys().cloned());
+        }
+    }
+    for (file, at_least) in
+        [("deploy/grafana/thumbgen-dashboard.json", 3), ("deploy/prometheus/thumbgen-alerts.yml", 1)]
+    {
+        let text = std::fs::read_to_string(format!("{}/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let queried = common::queried_metrics(&text);
+        let storage: Vec<_> = queried.into_iter().filter(|(n, _)| common::is_storage_series(n)).collect();
+        assert!(storage.len() >= at_least, "{file} queries the storage series: {storage:?}");
+        for (name, labels) in storage {
+            let known =
+                exported.get(&name).unwrap_or_else(|| panic!("{file} queries {name}, which the node does not export"));
+            for label in labels.into_iter().filter(|l| l != "job" && l != "instance") {
+                assert!(known.contains(&label), "{file}: {name} has no label {label:?} (it has {known:?})");
+            }
+        }
+    }
 
     // A node that joins later with an empty base folder redoes nothing.
     let before = calls.iter().sum::<usize>();

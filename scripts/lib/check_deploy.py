@@ -25,8 +25,10 @@ GRAFANA = os.path.join(REPO, "deploy", "grafana")
 DASHBOARD = os.path.join(GRAFANA, "thumbgen-dashboard.json")
 KUBERNETES_VERSION = kubernetes_validate.utils.latest_version()
 
-# The Kustomizations the README tells people to apply, relative to the repository.
-OVERLAYS = ["deploy/kubernetes", "deploy/kubernetes/cluster"]
+# The Kustomizations the README tells people to apply, relative to the repository. The bucket
+# overlay builds on the cluster one, so it comes first: the namespace check edits each overlay of
+# one copy in turn, and must render it before the overlay below it is edited.
+OVERLAYS = ["deploy/kubernetes", "deploy/kubernetes/bucket", "deploy/kubernetes/cluster"]
 # The optional components, relative to deploy/: each overlay can add them.
 COMPONENTS = ["grafana", "kubernetes/components/servicemonitor"]
 # The consumers of the job stream (src/cluster/names.rs); KEDA scales on both.
@@ -259,6 +261,17 @@ def check_scaled_objects(objects, problems, where):
     return found
 
 
+def check_no_volume(objects, problems, where):
+    """The bucket overlay: no claim, no pod volume from a claim, the catalog in a bucket."""
+    claims = [kn(o) for o in objects if o["kind"] == "PersistentVolumeClaim"]
+    problems.check(not claims, f"{where}: claims {claims}, but the pods share nothing through a volume")
+    for deployment in (o for o in objects if o["kind"] == "Deployment"):
+        for volume in deployment["spec"]["template"]["spec"].get("volumes", []):
+            problems.check("persistentVolumeClaim" not in volume, f"{where}: {kn(deployment)} mounts claim volume {volume.get('name')!r}")
+    urls = [o.get("data", {}).get("STORAGE_URL", "") for o in objects if o["kind"] == "ConfigMap"]
+    problems.check(any(u.startswith("s3://") for u in urls), f"{where}: no ConfigMap sets STORAGE_URL=s3://…")
+
+
 def check_service_monitors(objects, problems, where):
     for sm in (o for o in objects if o["kind"] == "ServiceMonitor"):
         ns = sm["metadata"].get("namespace")
@@ -287,6 +300,8 @@ def cmd_kustomize(path):
         return finish(problems, "")
     kinds = validate_objects(objects, problems, path)
     scaled = check_scaled_objects(objects, problems, path)
+    if path.endswith("bucket"):
+        check_no_volume(objects, problems, path)
     namespaces = sorted({str(o["metadata"].get("namespace", "(none)")) for o in objects})
     note = f"; KEDA endpoints match namespace {namespaces[0]}" if scaled else ""
     crds = " (* custom resource: checked against the fields of its CRD)" if any(k.endswith("*") for k in kinds) else ""
@@ -329,7 +344,7 @@ def cmd_kustomize_namespace(namespace):
                         f"{where}: {kn(obj)} is in namespace {obj['metadata'].get('namespace')}",
                     )
             scaled = check_scaled_objects(objects, problems, where)
-            if overlay.endswith("cluster"):
+            if overlay.endswith(("cluster", "bucket")):
                 problems.check(scaled == 1, f"{where}: {scaled} ScaledObjects, expected 1")
             check_service_monitors(objects, problems, where)
             problems.check(
@@ -430,6 +445,21 @@ def cmd_compose(profile, config_json):
             deps = services[name].get("depends_on") or {}
             problems.check(any(b in deps for b in brokers), f"{name} does not wait for NATS")
         return finish(problems, f"services {sorted(services)}: nodes {nodes} and NATS, no single-node daemon")
+    if profile == "bucket":
+        problems.check(not single, f"single-node daemon(s) {single} start with --profile bucket")
+        brokers = [n for n, s in services.items() if s.get("image", "").startswith("nats")]
+        stores = [n for n, s in services.items() if "seaweedfs" in s.get("image", "")]
+        problems.check(bool(brokers) and bool(stores), f"NATS {brokers} and an S3 store {stores} needed")
+        problems.check(bool(nodes), "no cluster node (a thumbgen service with NATS_URL)")
+        for name in nodes:
+            service = services[name]
+            env = service.get("environment") or {}
+            problems.check(str(env.get("STORAGE_URL", "")).startswith("s3://"), f"{name}: no STORAGE_URL=s3://…")
+            deps = service.get("depends_on") or {}
+            problems.check(all(d in deps for d in brokers + stores), f"{name} does not wait for NATS and the store")
+            mounts = [v.get("target") for v in service.get("volumes") or [] if isinstance(v, dict)]
+            problems.check(not mounts, f"{name} mounts {mounts}: on a bucket the nodes share no folder")
+        return finish(problems, f"services {sorted(services)}: nodes {nodes} on a bucket ({', '.join(stores)}) and NATS, no shared folder")
     problems.append(f"unknown profile {profile}")
     return finish(problems, "")
 

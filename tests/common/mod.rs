@@ -297,3 +297,42 @@ pub fn parse_metrics(text: &str) -> serde_json::Value {
     assert!(out.status.success(), "the Prometheus parser refused /metrics: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+/// Metric names a PromQL text uses (`thumbgen_*`, `process_*`), each with the label names its
+/// selector matches on.
+pub fn queried_metrics(text: &str) -> std::collections::BTreeSet<(String, Vec<String>)> {
+    let bytes = text.as_bytes();
+    let ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let mut found = std::collections::BTreeSet::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if !text.is_char_boundary(i) {
+            i += 1; // inside a character of prose (a panel's description)
+            continue;
+        }
+        let starts_name = (i == 0 || !ident(bytes[i - 1]))
+            && (text[i..].starts_with("thumbgen_") || text[i..].starts_with("process_"));
+        if !starts_name {
+            i += 1;
+            continue;
+        }
+        let end = (i..bytes.len()).find(|&j| !ident(bytes[j])).unwrap_or(bytes.len());
+        let mut labels = Vec::new();
+        if bytes.get(end) == Some(&b'{') {
+            let close = end + text[end..].find('}').expect("selector closed");
+            for matcher in text[end + 1..close].split(',') {
+                let key: String =
+                    matcher.trim().chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                labels.push(key);
+            }
+        }
+        found.insert((text[i..end].to_owned(), labels));
+        i = end;
+    }
+    found
+}
+
+/// Series only a node whose catalog is in a bucket exports.
+pub fn is_storage_series(name: &str) -> bool {
+    name.starts_with("thumbgen_storage_") || name.starts_with("thumbgen_discovery_")
+}
