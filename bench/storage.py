@@ -33,8 +33,9 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from cluster import Server
-from run import Daemon, clean_env, free_port, log, pct, prom_sum, run_measured
+# Modules, not names: run.py imports this module while it is itself being imported by cluster.py.
+import cluster
+import run
 
 BUCKET = "thumbgen-bench"
 KEY_ID, SECRET = "bench", "bench-secret-key"
@@ -93,21 +94,21 @@ class S3:
             return False
 
 
-def start_store(weed: Path, data: Path, logs: Path) -> tuple[Server, S3]:
+def start_store(weed: Path, data: Path, logs: Path) -> tuple["cluster.Server", S3]:
     """`weed mini` on loopback with every port chosen here; the caller's environment holds the
     key pair it accepts."""
-    port = free_port()
-    ports = [f"-{c}.port={free_port()}" for c in ("master", "volume", "filer", "admin")]
-    ports += [f"-{c}.port.grpc={free_port()}" for c in ("master", "volume", "filer", "admin", "s3")]
+    port = run.free_port()
+    ports = [f"-{c}.port={run.free_port()}" for c in ("master", "volume", "filer", "admin")]
+    ports += [f"-{c}.port.grpc={run.free_port()}" for c in ("master", "volume", "filer", "admin", "s3")]
     cmd = [str(weed), "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-s3.port={port}",
            f"-bucket={BUCKET}", "-admin.ui=false", "-webdav=false", "-master.telemetry=false",
            "-s3.port.iceberg=0", "-s3.port.lance=0", *ports]
     client = S3(port)
     data.mkdir(parents=True, exist_ok=True)
-    return Server(cmd, logs / f"weed-{port}.log", lambda _: client.ready(), "SeaweedFS", timeout=120), client
+    return cluster.Server(cmd, logs / f"weed-{port}.log", lambda _: client.ready(), "SeaweedFS", timeout=120), client
 
 
-def weed_server(weed: Path, data: Path, logs: Path) -> tuple[Server, S3]:
+def weed_server(weed: Path, data: Path, logs: Path) -> tuple["cluster.Server", S3]:
     """`start_store` with the key pair in the store's environment."""
     old = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
     os.environ.update(AWS_ACCESS_KEY_ID=KEY_ID, AWS_SECRET_ACCESS_KEY=SECRET)
@@ -126,12 +127,18 @@ def bucket_env(s3: S3, prefix: str) -> dict:
             "AWS_ACCESS_KEY_ID": KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET}
 
 
-def cutout_png(i: int, side: int) -> bytes:
-    """A product with its own transparency: a coloured disc on a clear canvas."""
-    img = Image.new("RGBA", (side, side), (0, 0, 0, 0))
-    colour = (40 + i * 37 % 200, 90 + i * 53 % 150, 30 + i * 71 % 200, 255)
-
-    ImageDraw.Draw(img).ellipse((side // 8, side // 6, side * 7 // 8, side * 5 // 6), fill=colour)
+def cutout_png(i: int, side: int, grain: bool = False) -> bytes:
+    """A product with its own transparency: a coloured disc on a clear canvas; with `grain`, the
+    disc carries photo-like noise, so the PNG is about as large as a real cut-out's."""
+    colour = (40 + i * 37 % 200, 90 + i * 53 % 150, 30 + i * 71 % 200)
+    rgb = Image.new("RGB", (side, side), colour)
+    if grain:
+        noise = Image.effect_noise((side, side), 40).convert("RGB")
+        rgb = Image.blend(rgb, noise, 0.35)
+    alpha = Image.new("L", (side, side), 0)
+    ImageDraw.Draw(alpha).ellipse((side // 8, side // 6, side * 7 // 8, side * 5 // 6), fill=255)
+    img = rgb.convert("RGBA")
+    img.putalpha(alpha)
     out = io.BytesIO()
     img.save(out, format="PNG", compress_level=1)
     return out.getvalue()
@@ -145,11 +152,11 @@ def background_jpeg() -> bytes:
 
 def process(cfg, ctx, base: Path, env: dict, tag: str) -> dict:
     base.mkdir(parents=True, exist_ok=True)
-    run = run_measured([str(cfg["binary"]), "process", "--base-dir", str(base)], base,
-                       clean_env(ctx["home"], **env), ctx["logs"] / f"storage-{tag}.log")
-    if run["rc"] != 0:
-        raise RuntimeError(f"thumbgen process ({tag}) exited {run['rc']}; see {ctx['logs']}")
-    return run
+    result = run.run_measured([str(cfg["binary"]), "process", "--base-dir", str(base)], base,
+                              run.clean_env(ctx["home"], **env), ctx["logs"] / f"storage-{tag}.log")
+    if result["rc"] != 0:
+        raise RuntimeError(f"thumbgen process ({tag}) exited {result['rc']}; see {ctx['logs']}")
+    return result
 
 
 def throughput(cfg, ctx, s3: S3, products: list[bytes], rounds: int) -> dict:
@@ -170,15 +177,15 @@ def throughput(cfg, ctx, s3: S3, products: list[bytes], rounds: int) -> dict:
             s3.put(f"{prefix}/produtos/p{i:05d}.png", png)
         with tempfile.TemporaryDirectory(dir=ctx["work"]) as tmp:
             runs["bucket"].append(process(cfg, ctx, Path(tmp) / "base", bucket_env(s3, prefix), f"bucket-{r}"))
-        log(f"storage: round {r + 1}: folders {runs['folders'][-1]['wall_s']:.1f} s, "
+        run.log(f"storage: round {r + 1}: folders {runs['folders'][-1]['wall_s']:.1f} s, "
             f"bucket {runs['bucket'][-1]['wall_s']:.1f} s for {len(products)} products")
     best = {k: min(x["wall_s"] for x in v) for k, v in runs.items()}
     return {"products": len(products), "rounds": rounds, "runs": runs, "best_wall_s": best,
             "ratio": best["folders"] / best["bucket"]}
 
 
-def detected(d: Daemon) -> float:
-    return prom_sum({k: v for k, v in d.metrics().items() if k[0] == "thumbgen_files_detected_total"},
+def detected(d: "run.Daemon") -> float:
+    return run.prom_sum({k: v for k, v in d.metrics().items() if k[0] == "thumbgen_files_detected_total"},
                     "thumbgen_files_detected_total")
 
 
@@ -192,7 +199,7 @@ def discovery(cfg, ctx, s3: S3, count: int, notify: bool) -> list[float]:
     if notify:
         s3.put(f"{prefix}/produtos/zzzz.png", png)
     with tempfile.TemporaryDirectory(dir=ctx["work"]) as tmp:
-        d = Daemon(cfg["binary"], Path(tmp) / "base", ctx["logs"], ctx["home"], **env)
+        d = run.Daemon(cfg["binary"], Path(tmp) / "base", ctx["logs"], ctx["home"], **env)
         try:
             d.wait_ready()
             hook = http.client.HTTPConnection("127.0.0.1", d.port, timeout=10)
@@ -224,7 +231,7 @@ def discovery(cfg, ctx, s3: S3, count: int, notify: bool) -> list[float]:
 def idle_lists(cfg, ctx, s3: S3, settle_s: float, window_s: float, out: dict):
     """LIST requests of an idle daemon over `window_s` after `settle_s`, per hour."""
     with tempfile.TemporaryDirectory(dir=ctx["work"]) as tmp:
-        d = Daemon(cfg["binary"], Path(tmp) / "base", ctx["logs"], ctx["home"], **bucket_env(s3, "idle"))
+        d = run.Daemon(cfg["binary"], Path(tmp) / "base", ctx["logs"], ctx["home"], **bucket_env(s3, "idle"))
         try:
             d.wait_ready()
             time.sleep(settle_s)
@@ -242,7 +249,7 @@ def idle_lists(cfg, ctx, s3: S3, settle_s: float, window_s: float, out: dict):
 
 
 def peak_rss(cfg, ctx, s3: S3, count: int) -> dict:
-    big = [cutout_png(i, 3464) for i in range(count)]  # 3464 x 3464 = 12.0 MP
+    big = [cutout_png(i, 3464, grain=True) for i in range(count)]  # 3464 x 3464 = 12.0 MP
     bg = background_jpeg()
     env = {"MAX_FILE_SIZE": "200MB"}
     with tempfile.TemporaryDirectory(dir=ctx["work"]) as tmp:
@@ -258,7 +265,7 @@ def peak_rss(cfg, ctx, s3: S3, count: int) -> dict:
         s3.put(f"rss/produtos/big{i}.png", png)
     with tempfile.TemporaryDirectory(dir=ctx["work"]) as tmp:
         bucket = process(cfg, ctx, Path(tmp) / "base", env | bucket_env(s3, "rss"), "rss-bucket")
-    log(f"storage: peak RSS with {count} 12 MP inputs: folders {folders['maxrss_mb']:.0f} MB, "
+    run.log(f"storage: peak RSS with {count} 12 MP inputs: folders {folders['maxrss_mb']:.0f} MB, "
         f"bucket {bucket['maxrss_mb']:.0f} MB")
     return {"inputs": count, "input_mb": sum(len(b) for b in big) / count / 1e6,
             "folders_mb": folders["maxrss_mb"], "bucket_mb": bucket["maxrss_mb"]}
@@ -281,12 +288,12 @@ def section_storage(cfg, ctx):
         notified = discovery(cfg, ctx, s3, 10 if quick else 60, notify=True)
         rss = peak_rss(cfg, ctx, s3, 2 if quick else 6)
         idler.join()
-        log(f"storage: idle LIST {idle['lists']:.0f} in {idle['window_s']:.0f} s = {idle['per_hour']:.0f}/h")
+        run.log(f"storage: idle LIST {idle['lists']:.0f} in {idle['window_s']:.0f} s = {idle['per_hour']:.0f}/h")
     finally:
         store.close()
-    summary = {p: pct(listed, p) for p in (50, 90, 99)}
-    hooked = {p: pct(notified, p) for p in (50, 90, 99)}
-    log(f"storage: throughput ratio {through['ratio']:.2f}; discovery listing p99 {summary[99]:.0f} ms, "
+    summary = {p: run.pct(listed, p) for p in (50, 90, 99)}
+    hooked = {p: run.pct(notified, p) for p in (50, 90, 99)}
+    run.log(f"storage: throughput ratio {through['ratio']:.2f}; discovery listing p99 {summary[99]:.0f} ms, "
         f"notification p99 {hooked[99]:.0f} ms")
     return {"throughput": through, "discovery_ms": {"listing": summary, "notification": hooked,
                                                     "drops": len(listed)},

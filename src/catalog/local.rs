@@ -2,7 +2,7 @@
 //! special files, outputs written under a temporary name and renamed, rejections moved with their
 //! note (see [`crate::write`], [`crate::validate`], [`crate::reject`]).
 
-use super::{Catalog, OutputLook, RejectFailure};
+use super::{Catalog, RejectFailure};
 use crate::disk::{self, FileStamp};
 use crate::error::{JobError, Rejection, Transient};
 use crate::folders::Folders;
@@ -46,11 +46,12 @@ impl Catalog for LocalCatalog {
         disk::still_being_written(&self.folders.input_dir(kind).join(name))
     }
 
-    fn output(&self, file: &str) -> Result<OutputLook, Transient> {
-        Ok(match self.folders.output.join(file).is_file() {
-            true => OutputLook::Present { key: None },
-            false => OutputLook::Missing,
-        })
+    fn outputs_exist(&self, files: &[&str]) -> Result<Vec<bool>, Transient> {
+        Ok(files.iter().map(|f| self.folders.output.join(f).is_file()).collect())
+    }
+
+    fn output_key(&self, _file: &str) -> Result<Option<String>, Transient> {
+        Ok(None)
     }
 
     fn write_output(&self, file: &str, bytes: Vec<u8>, _key: &str) -> io::Result<()> {

@@ -24,15 +24,6 @@ use crate::job::InputKind;
 use crate::validate::{InputFile, Limits};
 use std::io;
 
-/// What is known of an output file.
-#[derive(Debug, PartialEq)]
-pub(crate) enum OutputLook {
-    Missing,
-    /// It exists; `key` is the job key stored with it, where the catalog keeps one (a bucket
-    /// does, as object metadata, so a node with no local state knows what made it).
-    Present { key: Option<String> },
-}
-
 /// Why an input could not be moved aside.
 #[derive(Debug)]
 pub(crate) enum RejectFailure {
@@ -60,7 +51,12 @@ pub(crate) trait Catalog: Send + Sync {
     /// Whether an input that looks incomplete may still be growing (never, in a bucket: objects
     /// appear whole).
     fn still_being_written(&self, kind: InputKind, name: &str) -> bool;
-    fn output(&self, file: &str) -> Result<OutputLook, Transient>;
+    /// Which of `files` (the outputs of one product, sharing its stem) exist, in their order: one
+    /// listing in a bucket.
+    fn outputs_exist(&self, files: &[&str]) -> Result<Vec<bool>, Transient>;
+    /// The job key stored with an existing output, where the catalog keeps one (a bucket does, as
+    /// object metadata, so a node with no local state knows what made it).
+    fn output_key(&self, file: &str) -> Result<Option<String>, Transient>;
     /// Writes an output whole (or not at all), storing `key` with it where the catalog can.
     fn write_output(&self, file: &str, bytes: Vec<u8>, key: &str) -> io::Result<()>;
     /// Makes the outputs written so far durable as a set (a folder's entries synced).

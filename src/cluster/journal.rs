@@ -55,6 +55,10 @@ impl ClusterJournal {
 }
 
 impl Journal for ClusterJournal {
+    fn knows(&self, kind: InputKind, name: &str) -> bool {
+        self.replica.tables().knows(kind, name)
+    }
+
     fn known_hash(&self, kind: InputKind, name: &str, stamp: &FileStamp) -> Option<String> {
         self.replica.tables().known_hash(kind, name, stamp)
     }

@@ -10,7 +10,6 @@ use crate::error::{Cause, JobError, Transient};
 use crate::naming;
 use crate::preset::Backdrop;
 use crate::store::{job_key, OutputRecord};
-use crate::catalog::OutputLook;
 use std::time::Instant;
 
 /// One output file to make.
@@ -46,18 +45,21 @@ impl Pipeline {
                 });
             }
         }
+        let files: Vec<&str> = plan.iter().map(|p| p.file.as_str()).collect();
+        let exist = self.catalog.outputs_exist(&files)?;
         let mut adopted = Vec::new();
         let mut missing = Vec::new();
-        for planned in plan {
-            match self.catalog.output(&planned.file)? {
-                OutputLook::Missing => missing.push(planned),
-                OutputLook::Present { .. } if self.journal.output(&planned.file).is_some_and(|r| r.key == planned.key) => {}
+        for (planned, exists) in plan.into_iter().zip(exist) {
+            if !exists {
+                missing.push(planned);
+            } else if self.journal.output(&planned.file).is_some_and(|r| r.key == planned.key) {
+                // Made by this job, as the journal says.
+            } else if self.catalog.output_key(&planned.file)?.is_some_and(|stored| stored == planned.key) {
                 // Made by this job, as the key stored with it says, but not in this node's
                 // journal (a node started with no local state): recorded, not made again.
-                OutputLook::Present { key: Some(stored) } if stored == planned.key => {
-                    adopted.push((planned.file.clone(), self.record_of(&planned, product)))
-                }
-                OutputLook::Present { .. } => missing.push(planned),
+                adopted.push((planned.file.clone(), self.record_of(&planned, product)));
+            } else {
+                missing.push(planned);
             }
         }
         if !adopted.is_empty() {

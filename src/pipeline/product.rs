@@ -22,13 +22,21 @@ impl Pipeline {
 
     pub(super) fn product(&self, name: &str) -> Result<Outcome, JobError> {
         let started = Instant::now();
-        let stamp = self.catalog.look(InputKind::Product, name, &self.limits)?;
-        // An unchanged file is known by its stamp: no read, no hash.
-        let (mut input, hash) = match self.journal.known_hash(InputKind::Product, name, &stamp) {
-            Some(hash) => (None, hash),
+        // An unchanged file is known by its stamp: no read, no hash. A name the journal has never
+        // seen is read at once (its stamp comes with it; in a bucket that saves a request).
+        let known = match self.journal.knows(InputKind::Product, name) {
+            true => {
+                let stamp = self.catalog.look(InputKind::Product, name, &self.limits)?;
+                self.journal.known_hash(InputKind::Product, name, &stamp).map(|hash| (stamp, hash))
+            }
+            false => None,
+        };
+        let (mut input, hash, stamp) = match known {
+            Some((stamp, hash)) => (None, hash, stamp),
             None => {
                 let (input, hash) = self.read(InputKind::Product, name)?;
-                (Some(input), hash)
+                let stamp = input.stamp;
+                (Some(input), hash, stamp)
             }
         };
         let stem = self.claim_stem(InputKind::Product, name)?;

@@ -80,6 +80,10 @@ impl FileJournal {
 }
 
 impl Journal for FileJournal {
+    fn knows(&self, kind: InputKind, name: &str) -> bool {
+        self.tables(|t| t.knows(kind, name))
+    }
+
     fn known_hash(&self, kind: InputKind, name: &str, stamp: &FileStamp) -> Option<String> {
         self.tables(|t| t.known_hash(kind, name, stamp))
     }

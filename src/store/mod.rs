@@ -45,6 +45,8 @@ pub(crate) struct KnownInput {
 
 /// Facts about done work. Every write is durable before it returns.
 pub(crate) trait Journal: Send + Sync {
+    /// Whether a hash is recorded for any version of this input.
+    fn knows(&self, kind: InputKind, name: &str) -> bool;
     /// The content hash recorded for this exact file version, if any.
     fn known_hash(&self, kind: InputKind, name: &str, stamp: &FileStamp) -> Option<String>;
     /// Records that `name` with `stamp` has content `hash`.

@@ -123,6 +123,10 @@ impl Tables {
         self.stamps.is_empty() && self.outputs.is_empty() && self.claims.is_empty() && self.cutouts.is_empty()
     }
 
+    pub(crate) fn knows(&self, kind: InputKind, name: &str) -> bool {
+        self.stamps.contains_key(&(kind, name.to_owned()))
+    }
+
     pub(crate) fn known_hash(&self, kind: InputKind, name: &str, stamp: &FileStamp) -> Option<String> {
         self.stamps.get(&(kind, name.to_owned())).filter(|(s, _)| s == stamp).map(|(_, h)| h.clone())
     }

@@ -11,7 +11,7 @@
 //!   meanwhile, the copy and note are taken back and the new version is looked at again.
 
 use super::{Bucket, Head, Listed, StoreError};
-use crate::catalog::{Catalog, OutputLook, RejectFailure};
+use crate::catalog::{Catalog, RejectFailure};
 use crate::disk::FileStamp;
 use crate::error::{Cause, JobError, Rejection, Transient};
 use crate::job::InputKind;
@@ -126,6 +126,19 @@ pub(crate) fn is_input(listed: &Listed) -> bool {
         && object_store::path::Path::parse(&listed.name).is_ok()
 }
 
+/// The longest prefix every name shares (cut back to a character boundary).
+fn common_prefix<'a>(names: &[&'a str]) -> &'a str {
+    let Some(first) = names.first() else { return "" };
+    let mut len = first.len();
+    for name in &names[1..] {
+        len = first.bytes().zip(name.bytes()).take(len).take_while(|(a, b)| a == b).count();
+    }
+    while !first.is_char_boundary(len) {
+        len -= 1;
+    }
+    &first[..len]
+}
+
 fn unreachable_store(what: String, e: StoreError) -> Transient {
     Transient::new(Cause::Read, what).because(e)
 }
@@ -192,11 +205,20 @@ impl Catalog for BucketCatalog {
         false
     }
 
-    fn output(&self, file: &str) -> Result<OutputLook, Transient> {
+    fn outputs_exist(&self, files: &[&str]) -> Result<Vec<bool>, Transient> {
+        let common = common_prefix(files);
+        let listed = self
+            .wait(self.bucket.list_starting(OUTPUT, common, None))
+            .map_err(|e| Transient::new(Cause::Storage, format!("cannot list {}", self.bucket.key(OUTPUT, common))).because(e))?;
+        let present: std::collections::HashSet<&str> = listed.iter().map(|l| l.name.as_str()).collect();
+        Ok(files.iter().map(|f| present.contains(f)).collect())
+    }
+
+    fn output_key(&self, file: &str) -> Result<Option<String>, Transient> {
         let key = self.bucket.key(OUTPUT, file);
         match self.wait(self.bucket.head(&key)) {
-            Ok(head) => Ok(OutputLook::Present { key: head.job }),
-            Err(StoreError::NotFound) => Ok(OutputLook::Missing),
+            Ok(head) => Ok(head.job),
+            Err(StoreError::NotFound) => Ok(None),
             Err(e) => Err(Transient::new(Cause::Storage, format!("cannot look at {key}")).because(e)),
         }
     }
@@ -214,5 +236,18 @@ impl Catalog for BucketCatalog {
 
     fn reject(&self, kind: InputKind, name: &str, rejection: &Rejection) -> Result<String, RejectFailure> {
         self.wait(self.move_aside(kind, name, rejection))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::common_prefix;
+
+    #[test]
+    fn the_outputs_of_a_product_are_listed_by_their_common_prefix() {
+        assert_eq!(common_prefix(&["foto.jpg", "foto__wood.jpg", "foto__wood__web.webp"]), "foto");
+        assert_eq!(common_prefix(&["café.jpg", "cafè.jpg"]), "caf");
+        assert_eq!(common_prefix(&["one.jpg"]), "one.jpg");
+        assert_eq!(common_prefix(&[]), "");
     }
 }

@@ -40,12 +40,19 @@ struct Entry {
     size: u64,
 }
 
-/// Every key under `prefix` after `start_after` (a whole key), in key order.
-pub(super) async fn all_pages(bucket: &Bucket, prefix: &str, start_after: Option<&str>) -> Result<Vec<Listed>, StoreError> {
+/// Every key under `folder` whose name there starts with `starting`, after `start_after` (a whole
+/// key), in key order; named relative to `folder`.
+pub(super) async fn all_pages(
+    bucket: &Bucket,
+    folder: &str,
+    starting: &str,
+    start_after: Option<&str>,
+) -> Result<Vec<Listed>, StoreError> {
+    let prefix = format!("{folder}{starting}");
     let mut out = Vec::new();
     let mut token: Option<String> = None;
     loop {
-        let page = page(bucket, prefix, start_after, token.as_deref(), 1000).await?;
+        let page = page(bucket, &prefix, start_after, token.as_deref(), 1000).await?;
         let url_encoded = page.encoding_type.as_deref() == Some("url");
         for entry in page.contents {
             let key = if url_encoded { decode(&entry.key) } else { Some(entry.key.clone()) };
@@ -53,7 +60,7 @@ pub(super) async fn all_pages(bucket: &Bucket, prefix: &str, start_after: Option
                 tracing::warn!(key = %entry.key, "skipping an object whose key is not UTF-8");
                 continue;
             };
-            let Some(name) = key.strip_prefix(prefix) else { continue };
+            let Some(name) = key.strip_prefix(folder) else { continue };
             out.push(Listed { name: name.to_owned(), size: entry.size, modified: entry.last_modified, etag: entry.e_tag });
         }
         match (page.is_truncated, page.next_continuation_token) {

@@ -17,6 +17,7 @@ mod client;
 mod cutouts;
 mod health;
 mod list;
+mod objects;
 mod presigned;
 
 pub(crate) use catalog::{is_input, stamp, BucketCatalog, REJECTED};
@@ -28,6 +29,7 @@ use crate::error::StartError;
 use crate::metrics::StorageMetrics;
 use chrono::{DateTime, Utc};
 use health::Seen;
+use objects::{classify, content_type, head_of, parse};
 use presigned::{send_presigned, unanswered};
 use object_store::aws::AmazonS3;
 use object_store::path::Path as Key;
@@ -133,10 +135,20 @@ impl Bucket {
 
     /// Lists the folder's keys after `start_after` (a name in it), every page.
     pub(crate) async fn list(&self, folder: &str, start_after: Option<&str>) -> Result<Vec<Listed>, StoreError> {
-        let prefix = format!("{}{folder}/", self.settings.prefix);
-        let after = start_after.map(|name| format!("{prefix}{name}"));
+        self.list_starting(folder, "", start_after).await
+    }
+
+    /// Lists the folder's names that start with `starting` (after `start_after`), every page.
+    pub(crate) async fn list_starting(
+        &self,
+        folder: &str,
+        starting: &str,
+        start_after: Option<&str>,
+    ) -> Result<Vec<Listed>, StoreError> {
+        let folder_prefix = format!("{}{folder}/", self.settings.prefix);
+        let after = start_after.map(|name| format!("{folder_prefix}{name}"));
         let started = Instant::now();
-        let result = list::all_pages(self, &prefix, after.as_deref()).await;
+        let result = list::all_pages(self, &folder_prefix, starting, after.as_deref()).await;
         self.count("list", started, &result);
         result
     }
@@ -308,42 +320,5 @@ impl Bucket {
             Err(e @ (StoreError::Unavailable { .. } | StoreError::Failed { .. })) => self.seen.failed(e.to_string()),
             _ => self.seen.answered(),
         }
-    }
-}
-
-/// A key as `object_store` names it, exactly (never re-encoded); keys no path can hold (a `.` or
-/// `..` segment, an empty segment, a control character) are refused, not altered.
-fn parse(key: &str) -> Result<Key, StoreError> {
-    Key::parse(key).map_err(|e| StoreError::Failed { what: format!("the key {key:?} cannot be used"), source: e.into() })
-}
-
-fn head_of(meta: &object_store::ObjectMeta, attributes: &Attributes) -> Head {
-    Head {
-        size: meta.size,
-        modified: meta.last_modified,
-        etag: meta.e_tag.clone(),
-        job: attributes.get(&Attribute::Metadata(JOB_KEY.into())).map(|v| v.to_string()),
-    }
-}
-
-fn classify(op: &str, key: &str, e: object_store::Error) -> StoreError {
-    match e {
-        object_store::Error::NotFound { .. } => StoreError::NotFound,
-        object_store::Error::Precondition { .. } | object_store::Error::AlreadyExists { .. } => {
-            StoreError::Precondition
-        }
-        other => StoreError::Failed { what: format!("{op} {key}"), source: other.into() },
-    }
-}
-
-/// The `Content-Type` of what thumbgen writes, by extension: browsers and CDNs serve it right.
-fn content_type(key: &str) -> &'static str {
-    let ext = key.rsplit('.').next().unwrap_or_default().to_ascii_lowercase();
-    match ext.as_str() {
-        "jpg" | "jpeg" => "image/jpeg",
-        "png" => "image/png",
-        "webp" => "image/webp",
-        "txt" => "text/plain; charset=utf-8",
-        _ => "application/octet-stream",
     }
 }
