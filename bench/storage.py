@@ -26,6 +26,7 @@ import io
 import json
 import os
 import random
+import shutil
 import tempfile
 import threading
 import time
@@ -193,7 +194,7 @@ def discovery(cfg, ctx, s3: S3, count: int, notify: bool) -> list[float]:
     """Put done -> counted by the daemon, ms, one product at a time."""
     prefix = "notified" if notify else "listed"
     token = "bench-webhook-token-0123456789"
-    env = bucket_env(s3, prefix) | {"S3_WEBHOOK_TOKEN": token}
+    env = bucket_env(s3, prefix) | {"S3_WEBHOOK_TOKEN": token, "LOG_LEVEL": "debug"}
     png = cutout_png(7, 64)
     # A last key, so the tail listing starts after every notified name.
     if notify:
@@ -276,7 +277,10 @@ def section_storage(cfg, ctx):
     if not weed.exists():
         raise RuntimeError(f"{weed} is missing: run scripts/setup-test-env first")
     quick = cfg.get("quick")
-    store, s3 = weed_server(weed, ctx["work"] / "weed", ctx["logs"])
+    # A new store for every run: objects left by an earlier run would turn the throughput part
+    # into "a node with no local state redoes nothing".
+    data = Path(tempfile.mkdtemp(prefix="weed-", dir=ctx["work"]))
+    store, s3 = weed_server(weed, data / "data", ctx["logs"])
     try:
         idle = {}
         settle, window = (30, 60) if quick else (150, 600)
@@ -291,6 +295,7 @@ def section_storage(cfg, ctx):
         run.log(f"storage: idle LIST {idle['lists']:.0f} in {idle['window_s']:.0f} s = {idle['per_hour']:.0f}/h")
     finally:
         store.close()
+        shutil.rmtree(data, ignore_errors=True)
     summary = {p: run.pct(listed, p) for p in (50, 90, 99)}
     hooked = {p: run.pct(notified, p) for p in (50, 90, 99)}
     run.log(f"storage: throughput ratio {through['ratio']:.2f}; discovery listing p99 {summary[99]:.0f} ms, "

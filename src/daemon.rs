@@ -104,6 +104,7 @@ pub(crate) async fn run(config: Config, sources: Sources, logging: Logging) -> R
             Some((bucket, discovered)) => {
                 let lister = Lister::new(
                     bucket,
+                    app.cluster.clone(),
                     discovered,
                     app.queue.clone(),
                     app.status.clone(),

@@ -14,6 +14,7 @@
 //! queued for objects written while the lister runs.
 
 use crate::catalog::bucket::{is_input, stamp, Bucket, Listed};
+use crate::cluster::Cluster;
 use crate::disk::FileStamp;
 use crate::job::{InputKind, Job};
 use crate::metrics::{Metrics, StorageMetrics};
@@ -25,6 +26,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
+
+/// How often a node that does not list looks whether the lister lease came free.
+const TURN_CHECK: Duration = Duration::from_secs(5);
 
 #[derive(Clone, Debug)]
 pub(crate) struct ListingSettings {
@@ -99,6 +103,8 @@ impl Discovered {
 
 pub(crate) struct Lister {
     bucket: Arc<Bucket>,
+    /// In cluster mode: one node lists for all, the holder of the lister lease.
+    cluster: Option<Arc<Cluster>>,
     discovered: Arc<Discovered>,
     queue: Arc<dyn WorkQueue>,
     status: Arc<Status>,
@@ -110,18 +116,25 @@ pub(crate) struct Lister {
 impl Lister {
     pub(crate) fn new(
         bucket: Arc<Bucket>,
+        cluster: Option<Arc<Cluster>>,
         discovered: Arc<Discovered>,
         queue: Arc<dyn WorkQueue>,
         status: Arc<Status>,
         settings: ListingSettings,
     ) -> Lister {
-        Lister { bucket, discovered, queue, status, settings, tail: HashMap::new() }
+        Lister { bucket, cluster, discovered, queue, status, settings, tail: HashMap::new() }
     }
 
-    /// Runs until shutdown: a sweep at start (readiness waits for it), then tails and sweeps.
+    /// Runs until shutdown: a sweep at start (readiness waits for it), then tails and sweeps. In
+    /// cluster mode only the node holding the lister lease lists; the others look every few
+    /// seconds whether it is theirs (its holder stopped), and begin with a sweep when it is.
     pub(crate) async fn run(mut self, shutdown: Shutdown) {
         self.status.set_watch_mode("list");
-        while self.sweep().await.is_none() {
+        let mut listing = self.my_turn().await;
+        if listing && self.cluster.is_some() {
+            info!(bucket = %self.bucket.url(), "this node lists the bucket for the cluster");
+        }
+        while listing && self.sweep().await.is_none() {
             // A store that does not answer yet: readiness waits, the health check says why.
             if !shutdown.sleep(self.settings.min.max(Duration::from_secs(1))).await {
                 return;
@@ -138,7 +151,20 @@ impl Lister {
         let mut interval = self.settings.min;
         let mut last_sweep = Instant::now();
         while shutdown.sleep(interval).await {
-            let sweep_due = last_sweep.elapsed() >= self.settings.sweep;
+            let mut sweep_due = last_sweep.elapsed() >= self.settings.sweep;
+            match (listing, self.my_turn().await) {
+                (_, false) => {
+                    listing = false;
+                    interval = TURN_CHECK;
+                    continue;
+                }
+                (false, true) => {
+                    info!(bucket = %self.bucket.url(), "this node lists the bucket for the cluster now");
+                    listing = true;
+                    sweep_due = true;
+                }
+                (true, true) => {}
+            }
             let found = if sweep_due || self.queue.take_overflow() || self.status.take_rescan_request() {
                 let swept = self.sweep().await;
                 if swept.is_some() {
@@ -150,6 +176,12 @@ impl Lister {
             };
             interval = if found { self.settings.min } else { (interval * 2).min(self.settings.max) };
         }
+    }
+
+    /// Whether this node lists now: always alone, the lease holder in a cluster.
+    async fn my_turn(&self) -> bool {
+        let Some(cluster) = &self.cluster else { return true };
+        cluster.holds_listing().await
     }
 
     /// Lists each folder in full: queues what is new or changed and what left. `None` when a

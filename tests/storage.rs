@@ -221,6 +221,7 @@ fn three_nodes_with_no_shared_folder_share_a_bucket_lose_one_to_a_kill_and_make_
     // node-c dies (SIGKILL) while the burst is being worked through; the others take its jobs.
     std::thread::sleep(Duration::from_millis(1500));
     let (_killed_base, killed) = nodes.pop().unwrap();
+    let killed_log = killed.log_text();
     killed.kill();
 
     let expected = expected_outputs(PRODUCTS, &BACKGROUNDS);
@@ -244,6 +245,13 @@ fn three_nodes_with_no_shared_folder_share_a_bucket_lose_one_to_a_kill_and_make_
     for (base, _) in &nodes {
         assert!(!base.path("produtos").exists() && !base.path("thumbnails-prontas").exists());
     }
+    // One node lists the bucket for the cluster; another takes over only when it was the one
+    // killed.
+    let mut logs: Vec<String> = nodes.iter().map(|(_, d)| d.log_text()).collect();
+    logs.push(killed_log);
+    let listers = logs.iter().filter(|l| l.contains("lists the bucket for the cluster")).count();
+    assert!((1..=2).contains(&listers), "{listers} nodes listed the bucket:\n{}", logs.join("\n-----\n"));
+
     // The dashboard's object-storage row and the storage alert query only series and labels such a
     // node exports.
     let families = common::parse_metrics(&nodes[0].1.get("/metrics").1);
@@ -270,16 +278,21 @@ fn three_nodes_with_no_shared_folder_share_a_bucket_lose_one_to_a_kill_and_make_
         }
     }
 
-    // A node that joins later with an empty base folder redoes nothing.
+    // A node that joins later with an empty base folder: once the others stop, it takes the
+    // listing over, sweeps the whole bucket and redoes nothing.
     let before = calls.iter().sum::<usize>();
     let (_late_base, late) = start("node-d");
     late.wait_ready();
-    let listed = wait_until(Duration::from_secs(60), || {
+    for (_, node) in nodes.drain(..) {
+        assert!(node.stop().success(), "SIGTERM stops a node cleanly");
+    }
+    let listed = wait_until(Duration::from_secs(90), || {
         late.metric("thumbgen_files_detected_total{folder=\"produtos\"}") >= PRODUCTS as f64
             && late.metric("thumbgen_cluster_jobs_pending") == 0.0
             && late.metric("thumbgen_jobs_in_flight") == 0.0
     });
-    assert!(listed, "the late node listed the bucket and the queue emptied:\n{}", late.log_text());
+    assert!(listed, "the late node took the listing over and the queue emptied:\n{}", late.log_text());
+    assert!(late.log_text().contains("lists the bucket for the cluster now"), "{}", late.log_text());
     assert_eq!(late.metric("thumbgen_thumbnails_written_total"), 0.0, "{}", late.log_text());
     assert_eq!(removals(&app, PRODUCTS).iter().sum::<usize>(), before, "no photo sent for removal again");
 }

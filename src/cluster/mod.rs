@@ -141,6 +141,15 @@ impl Cluster {
         self.queue.clone()
     }
 
+    /// Whether this node lists the bucket now: one lister per cluster, by a lease that passes to
+    /// another node when its holder stops (its heartbeats end). Taken again at every listing, so
+    /// a holder that lost the broker for a while finds out; `false` while the broker is away.
+    pub(crate) async fn holds_listing(&self) -> bool {
+        let Some(handles) = self.broker.handles() else { return false };
+        let taken = leases::take(&handles.journal, names::key::LISTER_LEASE, &self.nodes).await;
+        matches!(taken, Ok(leases::Taken::Held { .. }))
+    }
+
     pub(crate) fn journal(&self) -> Arc<dyn Journal> {
         Arc::new(journal::ClusterJournal::new(self.broker.clone(), self.replica.clone()))
     }

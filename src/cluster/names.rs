@@ -85,6 +85,9 @@ pub(super) mod key {
         format!("lease.job.{}.{}", kind_token(kind), encode(name))
     }
 
+    /// The lease of the node that lists the bucket for the cluster.
+    pub(in crate::cluster) const LISTER_LEASE: &str = "lease.lister";
+
     /// The lease of a cut-out being made.
     pub(in crate::cluster) fn cutout_lease(hash: &str) -> String {
         format!("lease.cutout.{hash}")
