@@ -233,6 +233,12 @@ fn three_nodes_with_no_shared_folder_share_a_bucket_lose_one_to_a_kill_and_make_
     let logs: Vec<String> = nodes.iter().map(|(_, d)| d.log_text()).collect();
     assert!(done, "outputs: {} of {}\n{}", outputs().len(), expected.len(), logs.join("\n-----\n"));
     assert_eq!(s3.keys("rejeitados/").unwrap(), Vec::<String>::new(), "nothing rejected");
+    // Every output is whole, though a node was killed mid-burst (each is one PUT).
+    for file in &expected {
+        let bytes = s3.get(&format!("thumbnails-prontas/{file}")).unwrap();
+        let image = image::load_from_memory(&bytes).unwrap_or_else(|e| panic!("{file} is not a whole image: {e}"));
+        assert_eq!((image.width(), image.height()), (1200, 1200), "{file}");
+    }
 
     // One removal per photo; a node killed holding photos may cost one more each (at most two:
     // WORKERS=2), never more.
