@@ -160,26 +160,35 @@ def process(cfg, ctx, base: Path, env: dict, tag: str) -> dict:
     return result
 
 
-def throughput(cfg, ctx, s3: S3, products: list[bytes], rounds: int) -> dict:
+def side_by_side(cfg, ctx, s3: S3, products: dict[str, bytes], env: dict, tag: str) -> tuple[dict, dict]:
+    """The same products and one background processed once from folders and once from the bucket
+    (prefix `tag`), each node with a fresh, empty `BASE_PATH`: the two `thumbgen process` runs."""
     bg = background_jpeg()
+    with tempfile.TemporaryDirectory(dir=ctx["work"]) as tmp:
+        base = Path(tmp) / "base"
+        for folder in ("produtos", "backgrounds"):
+            (base / folder).mkdir(parents=True)
+        (base / "backgrounds/studio.jpg").write_bytes(bg)
+        for name, data in products.items():
+            (base / "produtos" / name).write_bytes(data)
+        folders = process(cfg, ctx, base, env, f"{tag}-folders")
+    s3.put(f"{tag}/backgrounds/studio.jpg", bg)
+    for name, data in products.items():
+        s3.put(f"{tag}/produtos/{name}", data)
+    with tempfile.TemporaryDirectory(dir=ctx["work"]) as tmp:
+        bucket = process(cfg, ctx, Path(tmp) / "base", env | bucket_env(s3, tag), f"{tag}-bucket")
+    return folders, bucket
+
+
+def throughput(cfg, ctx, s3: S3, products: list[bytes], rounds: int) -> dict:
+    named = {f"p{i:05d}.png": png for i, png in enumerate(products)}
     runs = {"folders": [], "bucket": []}
     for r in range(rounds):
-        with tempfile.TemporaryDirectory(dir=ctx["work"]) as tmp:
-            base = Path(tmp) / "base"
-            for folder in ("produtos", "backgrounds"):
-                (base / folder).mkdir(parents=True)
-            (base / "backgrounds/studio.jpg").write_bytes(bg)
-            for i, png in enumerate(products):
-                (base / f"produtos/p{i:05d}.png").write_bytes(png)
-            runs["folders"].append(process(cfg, ctx, base, {}, f"folders-{r}"))
-        prefix = f"throughput-{r}"
-        s3.put(f"{prefix}/backgrounds/studio.jpg", bg)
-        for i, png in enumerate(products):
-            s3.put(f"{prefix}/produtos/p{i:05d}.png", png)
-        with tempfile.TemporaryDirectory(dir=ctx["work"]) as tmp:
-            runs["bucket"].append(process(cfg, ctx, Path(tmp) / "base", bucket_env(s3, prefix), f"bucket-{r}"))
-        run.log(f"storage: round {r + 1}: folders {runs['folders'][-1]['wall_s']:.1f} s, "
-            f"bucket {runs['bucket'][-1]['wall_s']:.1f} s for {len(products)} products")
+        folders, bucket = side_by_side(cfg, ctx, s3, named, {}, f"throughput-{r}")
+        runs["folders"].append(folders)
+        runs["bucket"].append(bucket)
+        run.log(f"storage: round {r + 1}: folders {folders['wall_s']:.1f} s, "
+                f"bucket {bucket['wall_s']:.1f} s for {len(products)} products")
     best = {k: min(x["wall_s"] for x in v) for k, v in runs.items()}
     return {"products": len(products), "rounds": rounds, "runs": runs, "best_wall_s": best,
             "ratio": best["folders"] / best["bucket"]}
@@ -250,25 +259,11 @@ def idle_lists(cfg, ctx, s3: S3, settle_s: float, window_s: float, out: dict):
 
 
 def peak_rss(cfg, ctx, s3: S3, count: int) -> dict:
-    big = [cutout_png(i, 3464, grain=True) for i in range(count)]  # 3464 x 3464 = 12.0 MP
-    bg = background_jpeg()
-    env = {"MAX_FILE_SIZE": "200MB"}
-    with tempfile.TemporaryDirectory(dir=ctx["work"]) as tmp:
-        base = Path(tmp) / "base"
-        for folder in ("produtos", "backgrounds"):
-            (base / folder).mkdir(parents=True)
-        (base / "backgrounds/studio.jpg").write_bytes(bg)
-        for i, png in enumerate(big):
-            (base / f"produtos/big{i}.png").write_bytes(png)
-        folders = process(cfg, ctx, base, env, "rss-folders")
-    s3.put("rss/backgrounds/studio.jpg", bg)
-    for i, png in enumerate(big):
-        s3.put(f"rss/produtos/big{i}.png", png)
-    with tempfile.TemporaryDirectory(dir=ctx["work"]) as tmp:
-        bucket = process(cfg, ctx, Path(tmp) / "base", env | bucket_env(s3, "rss"), "rss-bucket")
+    big = {f"big{i}.png": cutout_png(i, 3464, grain=True) for i in range(count)}  # 3464 x 3464 = 12.0 MP
+    folders, bucket = side_by_side(cfg, ctx, s3, big, {"MAX_FILE_SIZE": "200MB"}, "rss")
     run.log(f"storage: peak RSS with {count} 12 MP inputs: folders {folders['maxrss_mb']:.0f} MB, "
-        f"bucket {bucket['maxrss_mb']:.0f} MB")
-    return {"inputs": count, "input_mb": sum(len(b) for b in big) / count / 1e6,
+            f"bucket {bucket['maxrss_mb']:.0f} MB")
+    return {"inputs": count, "input_mb": sum(len(b) for b in big.values()) / count / 1e6,
             "folders_mb": folders["maxrss_mb"], "bucket_mb": bucket["maxrss_mb"]}
 
 
