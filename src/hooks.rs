@@ -9,7 +9,7 @@
 //! (`Authorization: Bearer TOKEN`, or `?token=TOKEN` for senders that cannot set a header); the
 //! route answers 403 with advice while no token is set.
 
-use crate::catalog::bucket::{is_input, stamp, Bucket, Listed};
+use crate::catalog::bucket::{is_input, stamp, Bucket};
 use crate::job::{InputKind, Job};
 use crate::listing::Discovered;
 use axum::body::Bytes;
@@ -86,8 +86,7 @@ impl Hooks {
         }
         InputKind::ALL.into_iter().find_map(|kind| {
             let name = key.strip_prefix(&self.bucket.key(kind.label(), ""))?;
-            let listed = Listed { name: name.to_owned(), size: 0, modified: chrono::Utc::now(), etag: None };
-            is_input(&listed).then(|| Job::new(kind, name))
+            is_input(name).then(|| Job::new(kind, name))
         })
     }
 

@@ -199,7 +199,7 @@ impl Lister {
             if let Some(last) = listed.last() {
                 self.tail.insert(kind, last.name.clone());
             }
-            let present: HashSet<&str> = listed.iter().filter(|l| is_input(l)).map(|l| l.name.as_str()).collect();
+            let present: HashSet<&str> = listed.iter().filter(|l| is_input(&l.name)).map(|l| l.name.as_str()).collect();
             queued |= self.discovered.gone(kind, &present);
             queued |= self.take_all(kind, &listed);
         }
@@ -227,7 +227,7 @@ impl Lister {
     /// Queues every listed input whose version was not queued yet; true when one was.
     fn take_all(&mut self, kind: InputKind, listed: &[Listed]) -> bool {
         let mut queued = false;
-        for object in listed.iter().filter(|l| is_input(l)) {
+        for object in listed.iter().filter(|l| is_input(&l.name)) {
             let look = stamp(object.size, object.modified, object.etag.as_deref());
             queued |= self.discovered.offer(Job::new(kind, object.name.clone()), look, object.modified);
         }

@@ -10,7 +10,7 @@
 //!   while it is the version that was judged (`If-Match` on its ETag); when it was replaced
 //!   meanwhile, the copy and note are taken back and the new version is looked at again.
 
-use super::{Bucket, Head, Listed, StoreError};
+use super::{Bucket, Head, StoreError};
 use crate::catalog::{Catalog, RejectFailure};
 use crate::disk::FileStamp;
 use crate::error::{Cause, JobError, Rejection, Transient};
@@ -119,11 +119,9 @@ pub(crate) fn stamp(size: u64, modified: chrono::DateTime<chrono::Utc>, etag: Op
     FileStamp { len: size, mtime_ns: modified.timestamp_nanos_opt().unwrap_or(i64::MAX), ino }
 }
 
-/// Whether a listed object is an input: directly in its folder, a name thumbgen may read.
-pub(crate) fn is_input(listed: &Listed) -> bool {
-    !listed.name.contains('/')
-        && naming::is_input_name(&listed.name)
-        && object_store::path::Path::parse(&listed.name).is_ok()
+/// Whether a name in an input folder is an input: directly in it, a name thumbgen may read.
+pub(crate) fn is_input(name: &str) -> bool {
+    !name.contains('/') && naming::is_input_name(name) && object_store::path::Path::parse(name).is_ok()
 }
 
 /// The longest prefix every name shares (cut back to a character boundary).
@@ -154,7 +152,7 @@ impl Catalog for BucketCatalog {
             .map_err(|e| unreachable_store(format!("cannot list {}", self.bucket.key(kind.label(), "")), e))?;
         Ok(listed
             .into_iter()
-            .filter(is_input)
+            .filter(|l| is_input(&l.name))
             .map(|l| {
                 let stamp = stamp(l.size, l.modified, l.etag.as_deref());
                 (l.name, stamp)
