@@ -5,7 +5,7 @@
 //! this node's logs and state.
 
 use crate::catalog::bucket::{Bucket, BucketCatalog, BucketCutouts};
-use crate::catalog::{Catalog, LocalCatalog};
+use crate::catalog::{Browse, Catalog, LocalCatalog};
 use crate::cluster::Cluster;
 use crate::config::{Config, EngineChoice, S3Settings};
 use crate::dependency::Dependency;
@@ -39,6 +39,8 @@ pub(crate) struct App {
     pub folders: Folders,
     /// Where inputs come from and outputs go.
     pub catalog: Arc<dyn Catalog>,
+    /// The same catalog as the web console sees it.
+    pub browse: Arc<dyn Browse>,
     /// The bucket, when the catalog is in one (`STORAGE_URL`).
     pub bucket: Option<Arc<Bucket>>,
     pub metrics: Arc<Metrics>,
@@ -63,14 +65,18 @@ impl App {
         }
         let metrics = Arc::new(Metrics::new(&engine_kinds(&config)));
         let status = Arc::new(Status::default());
-        let (catalog, bucket): (Arc<dyn Catalog>, _) = match s3 {
+        let (catalog, browse, bucket): (Arc<dyn Catalog>, Arc<dyn Browse>, _) = match s3 {
             Some(settings) => {
                 let bucket = Bucket::open(settings, metrics.storage())?;
                 bucket.probe().await?;
                 status.add_dependency(bucket.clone());
-                (Arc::new(BucketCatalog::new(bucket.clone())), Some(bucket))
+                let catalog = Arc::new(BucketCatalog::new(bucket.clone()));
+                (catalog.clone(), catalog, Some(bucket))
             }
-            None => (Arc::new(LocalCatalog::new(folders.clone())), None),
+            None => {
+                let catalog = Arc::new(LocalCatalog::new(folders.clone()));
+                (catalog.clone(), catalog, None)
+            }
         };
         let shutdown = Shutdown::new();
         let (queue, cluster): (Arc<dyn WorkQueue>, _) = if config.nats_servers().is_some() {
@@ -81,7 +87,7 @@ impl App {
                 LocalQueue::new(config.queue_capacity, metrics.queue_depth.clone(), metrics.jobs_in_flight.clone());
             (Arc::new(local), None)
         };
-        Ok(App { config, folders, catalog, bucket, metrics, status, queue, shutdown, cluster })
+        Ok(App { config, folders, catalog, browse, bucket, metrics, status, queue, shutdown, cluster })
     }
 
     /// The engine asked first for cut-outs.

@@ -60,12 +60,11 @@ pub(crate) async fn run(config: Config, sources: Sources, logging: Logging) -> R
         metrics: config.metrics_enabled.0,
         log_requests: config.log_requests.0,
     };
-    if config.console_enabled.0 && app.bucket.is_some() {
-        warn!("the web console does not read a bucket yet: it is off while STORAGE_URL is set (CONSOLE_ENABLED=false silences this)");
-    }
-    let console = (config.console_enabled.0 && app.bucket.is_none()).then(|| {
+    let console = config.console_enabled.0.then(|| {
         let deps = Deps {
-            folders: app.folders.clone(),
+            catalog: app.browse.clone(),
+            state: app.folders.state.clone(),
+            queue_arrivals: app.bucket.is_some(),
             status: app.status.clone(),
             metrics: app.metrics.clone(),
             queue: app.queue.clone(),

@@ -1,13 +1,15 @@
 //! What the filesystem says about files and folders without reading them: the stamp that
 //! identifies a file version, whether a file is still being written, free space and whether a
-//! folder lives on a network mount.
+//! folder lives on a network mount; and [`read_regular`], the one safe way to read a small file
+//! someone else may have put there.
 //!
 //! One rule decides "still being written" for the whole daemon ([`still_being_written`]): a file
 //! modified within [`SETTLE`], or one that a process has open for writing right now.
 
 use serde::{Deserialize, Serialize};
+use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -97,6 +99,28 @@ pub(crate) fn free_bytes(dir: &Path) -> Option<u64> {
         let block = if s.f_frsize > 0 { s.f_frsize } else { s.f_bsize };
         s.f_bavail.saturating_mul(block as u64)
     })
+}
+
+/// Reads a regular file of at most `limit` bytes, never through a link and never blocking on a
+/// FIFO.
+pub(crate) fn read_regular(path: &Path, limit: u64) -> io::Result<(Vec<u8>, std::fs::Metadata)> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
+    }
+    if meta.len() > limit {
+        return Err(io::Error::new(io::ErrorKind::FileTooLarge, "larger than allowed"));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(io::Error::new(io::ErrorKind::FileTooLarge, "grew larger than allowed"));
+    }
+    Ok((bytes, meta))
 }
 
 /// NFS, SMB/CIFS, FUSE (Docker Desktop shares) and 9p mounts deliver no file events for changes

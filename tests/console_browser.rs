@@ -1,7 +1,8 @@
 //! The web console in a real headless Chromium: uploads through the page (the file picker and a
 //! drop), cards that turn done with every version, a bad file's reason and a retry after it is
 //! fixed, the ZIP download, a hostile file name shown as text, and screenshots of the main views
-//! (light, dark, phone) saved under `target/test-artifacts/console/`.
+//! (light, dark, phone) saved under `target/test-artifacts/console/`; and the same console on a
+//! catalog in a bucket (SeaweedFS started by the test).
 
 mod common;
 #[path = "common/browser.rs"]
@@ -187,6 +188,64 @@ async fn a_seller_uploads_sees_every_version_fixes_a_rejection_and_downloads_the
     dark.screenshot("catalog-dark").await;
     dark.close().await;
     eprintln!("browser test took {:.1} s", started.elapsed().as_secs_f64());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_bucket_the_page_uploads_into_it_shows_its_thumbnails_retries_a_fixed_file_and_zips_them() {
+    let s3 = common::s3::S3Server::start();
+    let settings = s3.env("loja");
+    let env: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let sb = Sandbox::new();
+    let d = sb.start(&env);
+    let picked = tempfile::tempdir().unwrap();
+    let (background, photos, bad) = pictures(picked.path());
+
+    let b = Browser::start(1280, 900, false).await;
+    b.client.goto(&d.url()).await.unwrap();
+    b.wait_for("document.getElementById('st-live').dataset.level === 'ok'", SHORT, "live status").await;
+    open_view(&b, "upload").await;
+    b.client.find(Locator::Css("input[value='backgrounds']")).await.unwrap().click().await.unwrap();
+    b.client.find(Locator::Id("file-input")).await.unwrap().send_keys(background.to_str().unwrap()).await.unwrap();
+    b.wait_for("document.querySelector('.upload[data-state=done]')", SHORT, "the background uploaded").await;
+    b.client.find(Locator::Css("input[value='produtos']")).await.unwrap().click().await.unwrap();
+    let chosen = paths(&[photos[0].clone(), bad.clone()]);
+    b.client.find(Locator::Id("file-input")).await.unwrap().send_keys(&chosen).await.unwrap();
+    b.wait_for("document.querySelectorAll('.upload[data-state=done]').length === 3", SHORT, "three uploads done").await;
+    let keys = s3.keys("loja/").unwrap();
+    assert!(
+        ["loja/backgrounds/beach.jpg", "loja/produtos/bottles.jpg"].iter().all(|k| keys.contains(&k.to_string())),
+        "{keys:?}"
+    );
+
+    open_view(&b, "catalog").await;
+    let done =
+        "document.querySelector('#cards .card[data-name=\"bottles.jpg\"][data-state=done][data-outputs=\"2\"]') && \
+                document.querySelector('#cards .card[data-name=\"broken.jpg\"][data-state=rejected]')";
+    b.wait_for(done, LONG, "the photo done with two versions, and the broken one rejected").await;
+    b.wait_for(&images_loaded("#cards"), SHORT, "previews read from the bucket").await;
+    b.client.find(Locator::Css("#cards .card[data-name='bottles.jpg']")).await.unwrap().click().await.unwrap();
+    b.wait_for(&images_loaded("#detail-body"), SHORT, "the original and full-size thumbnails").await;
+    b.screenshot("bucket-detail").await;
+    b.client.find(Locator::Id("detail-close")).await.unwrap().click().await.unwrap();
+
+    // The seller fixes the broken file in the bucket, and retries it from the page.
+    open_view(&b, "rejected").await;
+    let item = ".reject[data-name='broken.jpg']";
+    b.wait_for(&format!("document.querySelector(\"{item} .advice\")"), SHORT, "the rejection's advice").await;
+    s3.put("loja/rejeitados/broken.jpg", &synth::product_jpeg(Shape::Can, [200, 170, 30], 50));
+    b.client.find(Locator::Css(&format!("{item} button.primary"))).await.unwrap().click().await.unwrap();
+    b.wait_for(&format!("!document.querySelector(\"{item}\")"), SHORT, "the file to leave the list").await;
+    open_view(&b, "catalog").await;
+    let fixed = "document.querySelector('#cards .card[data-name=\"broken.jpg\"][data-state=done]')";
+    b.wait_for(fixed, LONG, "the fixed file done").await;
+
+    b.client.find(Locator::Id("zip-all")).await.unwrap().click().await.unwrap();
+    let zip = b.downloads.path().join("thumbnails.zip");
+    assert!(common::wait_until(SHORT, || zip.exists()), "no download");
+    let mut names = zip_names(&std::fs::read(&zip).unwrap());
+    names.sort();
+    assert_eq!(names, ["bottles.jpg", "bottles__beach.jpg", "broken.jpg", "broken__beach.jpg"]);
+    b.close().await;
 }
 
 /// The entry names of a ZIP, read from its central directory.

@@ -4,6 +4,7 @@
 //! bucket: outputs appear whole, a rejected input is kept with its note, a file replaced meanwhile
 //! is never lost.
 //!
+//! - [`browse`]: what the web console does with a catalog (list, read, upload, restore, delete).
 //! - [`local`]: the folders, with the safe opens, atomic renames and `fsync`s of a hot folder.
 //! - [`bucket`]: the S3 client (requests counted and timed, health from their outcomes), its
 //!   settings, and the catalog and cut-out cache that live in the bucket ([`bucket::BucketCatalog`],
@@ -14,8 +15,10 @@
 //! content hash is computed from the bytes, as on disk).
 
 pub(crate) mod bucket;
+mod browse;
 mod local;
 
+pub(crate) use browse::{Browse, Folder};
 pub(crate) use local::LocalCatalog;
 
 use crate::disk::FileStamp;

@@ -47,7 +47,9 @@ pub(super) async fn retry(
     State(console): State<Arc<Console>>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, Problem> {
-    let (kind, moved) = blocking(move || console.rejected.retry(&name)).await?;
+    let me = console.clone();
+    let (kind, moved) = blocking(move || me.rejected.retry(&name)).await?;
+    console.arrived(kind, &moved);
     Ok(Json(json!({ "name": moved, "folder": kind.label() })))
 }
 

@@ -7,41 +7,18 @@
 
 use super::problem::Problem;
 use super::{blocking, segment, Console};
+use crate::catalog::Folder;
 use crate::format::{sniff, Sniffed};
 use crate::job::InputKind;
 use crate::validate;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use std::io::{self, Read};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::PathBuf;
+use std::io;
 use std::sync::Arc;
 
 /// Largest thumbnail served (a 1200 px PNG is a few megabytes).
 const MAX_OUTPUT: u64 = 256 * 1024 * 1024;
-
-/// Reads a regular file of at most `limit` bytes, never through a link and never blocking on a
-/// FIFO.
-pub(super) fn read_regular(path: &std::path::Path, limit: u64) -> io::Result<(Vec<u8>, std::fs::Metadata)> {
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
-    }
-    if meta.len() > limit {
-        return Err(io::Error::new(io::ErrorKind::FileTooLarge, "larger than allowed"));
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(limit + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > limit {
-        return Err(io::Error::new(io::ErrorKind::FileTooLarge, "grew larger than allowed"));
-    }
-    Ok((bytes, meta))
-}
 
 #[derive(serde::Deserialize)]
 pub(super) struct FileQuery {
@@ -58,9 +35,9 @@ pub(super) async fn thumbnail(
     Query(query): Query<FileQuery>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    let (key, path) = console.thumbnail_at(&file)?;
-    let shown = file.clone();
-    let bytes = blocking(move || read_regular(&path, MAX_OUTPUT).map(|(b, _)| b).map_err(|e| gone(e, &shown))).await?;
+    let key = console.thumbnail_key(&file)?;
+    let (me, shown) = (console.clone(), file.clone());
+    let bytes = blocking(move || me.read_thumbnail(&shown)).await?;
     let kind = content_type(&bytes).unwrap_or("application/octet-stream");
     let download = query.download.is_some().then_some(file.as_str());
     Ok(answer(bytes, kind, &key, query.v.as_deref() == Some(key.as_str()), &headers, download))
@@ -73,11 +50,12 @@ pub(super) async fn preview(
     Query(query): Query<FileQuery>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    let (key, path) = console.thumbnail_at(&file)?;
+    let key = console.thumbnail_key(&file)?;
+    let me = console.clone();
     let bytes = console
         .previews
         .get(&key, move || {
-            let (bytes, _) = read_regular(&path, MAX_OUTPUT).map_err(|e| gone(e, &file))?;
+            let bytes = me.read_thumbnail(&file)?;
             let image = image::load_from_memory(&bytes).map_err(|e| Problem::Internal(e.to_string()))?;
             // A transparent cut-out (preset `background = "transparent"`) is previewed on white.
             Ok(crate::imaging::flatten_on_white(image))
@@ -97,8 +75,8 @@ pub(super) async fn original(
     let me = console.clone();
     let (bytes, etag) = blocking(move || {
         let entry = me.products.snapshot().find(&name).cloned().ok_or_else(|| Problem::NotFound(name.clone()))?;
-        let path = me.deps.folders.products.join(&entry.name);
-        let (bytes, _) = read_regular(&path, limit).map_err(|e| gone(e, &name))?;
+        let folder = Folder::Input(InputKind::Product);
+        let (bytes, _) = me.deps.catalog.read_file(folder, &entry.name, limit).map_err(|e| gone(e, &name))?;
         Ok((bytes, format!("{}-{}", entry.stamp.mtime_ns, entry.stamp.len)))
     })
     .await?;
@@ -114,23 +92,26 @@ pub(super) async fn background(
 ) -> Result<Response, Problem> {
     let me = console.clone();
     let lookup = name.clone();
-    let (path, hash) = blocking(move || {
+    let (entry, hash) = blocking(move || {
         let journal = &me.running()?.journal;
         let entry =
             me.backgrounds.snapshot().find(&lookup).cloned().ok_or_else(|| Problem::NotFound(lookup.clone()))?;
         let hash = journal
             .known_hash(InputKind::Background, &entry.name, &entry.stamp)
             .ok_or_else(|| Problem::NotFound(format!("{lookup} (not taken yet)")))?;
-        Ok((me.deps.folders.backgrounds.join(&entry.name), hash))
+        Ok((entry, hash))
     })
     .await?;
     let limits = console.settings.limits.clone();
     let key = format!("bg-{hash}");
+    let me = console.clone();
     let bytes = console
         .previews
         .get(&key, move || {
+            let folder = Folder::Input(InputKind::Background);
+            let (bytes, _) = me.deps.catalog.read_file(folder, &entry.name, limits.max_file_size).map_err(|e| gone(e, &name))?;
             let unusable = |_| Problem::NotFound(format!("a usable image in background {name}"));
-            let input = validate::read_input(&path, &limits).map_err(unusable)?;
+            let input = validate::check_bytes(bytes, entry.stamp, &limits).map_err(unusable)?;
             let image = validate::decode(&input).map_err(unusable)?;
             Ok(crate::imaging::flatten_on_white(image))
         })
@@ -139,12 +120,16 @@ pub(super) async fn background(
 }
 
 impl Console {
-    /// The content key and the path of thumbnail `file`, when the journal knows it: the name
-    /// is joined onto the output folder only once the journal has it.
-    fn thumbnail_at(&self, file: &str) -> Result<(String, PathBuf), Problem> {
+    /// The content key of thumbnail `file`, when the journal knows it: only then is it read.
+    fn thumbnail_key(&self, file: &str) -> Result<String, Problem> {
         let record = self.running()?.journal.output(file);
-        let key = record.map(|r| r.key).ok_or_else(|| Problem::NotFound(format!("thumbnail {file}")))?;
-        Ok((key, self.deps.folders.output.join(file)))
+        record.map(|r| r.key).ok_or_else(|| Problem::NotFound(format!("thumbnail {file}")))
+    }
+
+    /// Reads thumbnail `file` (blocking).
+    fn read_thumbnail(&self, file: &str) -> Result<Vec<u8>, Problem> {
+        let read = self.deps.catalog.read_file(Folder::Output, file, MAX_OUTPUT);
+        read.map(|(bytes, _)| bytes).map_err(|e| gone(e, file))
     }
 }
 

@@ -11,10 +11,13 @@
 //!   browser must come from the console's own origin (CSRF).
 //! - **Names are looked up, never joined**: every file the console reads, moves or deletes is found
 //!   by its exact name in a listing of a known folder ([`listing`]) or in the journal; request text
-//!   never becomes a path, and links are never followed.
+//!   never becomes a path or a key, and links are never followed.
+//! - **Folders or a bucket alike**: every file goes through the catalog's [`Browse`] side, so the
+//!   console works the same on `BASE_PATH`'s folders and on a bucket (`STORAGE_URL`).
 //! - **Read-only views of the pipeline**: outputs and engines from the [`Journal`], where a job is
 //!   from the [`WorkQueue`], what a retry waits for from the [`Workers`]. Uploads and retries only
-//!   put files into the watched folders, and the watcher takes them like any other file.
+//!   put files into the input folders, and the watcher takes them like any other file (in a
+//!   bucket, which no watcher sees, they are queued at once).
 //! - **Cheap**: listings are cached until their folder changes, previews are made once per
 //!   thumbnail content ([`preview`]), the live status is computed once a second for all open pages
 //!   and only while one is open ([`events`]), and heavy work runs off the async threads.
@@ -41,8 +44,8 @@ mod snapshot;
 mod upload;
 mod zip;
 
+use crate::catalog::Browse;
 use crate::config::Config;
-use crate::folders::Folders;
 use crate::job::InputKind;
 use crate::metrics::Metrics;
 use crate::queue::WorkQueue;
@@ -59,11 +62,18 @@ use listing::Listing;
 use problem::Problem;
 use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 /// What the console needs from the rest of the daemon, all there before the engine loads.
 pub(crate) struct Deps {
-    pub folders: Folders,
+    /// Where inputs, outputs and rejections are.
+    pub catalog: Arc<dyn Browse>,
+    /// Where previews are kept (this node's state folder).
+    pub state: PathBuf,
+    /// Whether inputs the console puts into the catalog are queued by it: true where no watcher
+    /// sees them arrive (a bucket).
+    pub queue_arrivals: bool,
     pub status: Arc<Status>,
     pub metrics: Arc<Metrics>,
     pub queue: Arc<dyn WorkQueue>,
@@ -109,11 +119,10 @@ pub(crate) struct Routes {
 
 impl Console {
     pub(crate) fn new(config: &Config, addr: SocketAddr, deps: Deps) -> Arc<Console> {
-        let folders = &deps.folders;
-        let products = Listing::inputs(folders, InputKind::Product);
-        let backgrounds = Listing::inputs(folders, InputKind::Background);
-        let rejected = rejected::Rejected::new(folders);
-        let previews = preview::Previews::new(crate::preview::PreviewDir::under(&folders.state));
+        let products = Listing::inputs(&deps.catalog, InputKind::Product);
+        let backgrounds = Listing::inputs(&deps.catalog, InputKind::Background);
+        let rejected = rejected::Rejected::new(&deps.catalog);
+        let previews = preview::Previews::new(crate::preview::PreviewDir::under(&deps.state));
         let settings = Settings {
             limits: Limits::from_config(config),
             main_ext: config.preset.format.extension(),

@@ -4,8 +4,8 @@
 //! time, so a first look at a large catalog cannot take the CPU from the pipeline.
 
 use super::blocking;
-use super::files::read_regular;
 use super::problem::Problem;
+use crate::disk::read_regular;
 use crate::preview::PreviewDir;
 use image::RgbImage;
 use std::collections::HashSet;

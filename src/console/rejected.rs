@@ -2,18 +2,17 @@
 //! them — *retry* moves the file back into the folder it came from (under its original name, never
 //! over a file already there), *delete* removes it and its note.
 
-use super::files::read_regular;
 use super::listing::{Listed, Listing, Snapshot};
 use super::problem::Problem;
+use crate::catalog::{Browse, Folder};
 use crate::disk::FileStamp;
-use crate::folders::Folders;
 use crate::job::InputKind;
 use crate::naming::is_input_name;
-use crate::reject::{is_note, note_name, read_note, Note};
-use crate::write::rename_noreplace;
+use crate::reject::{is_note, read_note, Note, NOTE_SUFFIX};
+use crate::sync::Mutex;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::io;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Notes are a few hundred bytes; anything far larger is not one of ours.
@@ -60,20 +59,18 @@ impl RejectedFile {
     }
 }
 
+/// Notes read so far, by name, with the stamp they were read at: a listing reads only new ones.
+type Notes = Mutex<HashMap<String, (FileStamp, Note)>>;
+
 pub(super) struct Rejected {
-    dir: PathBuf,
-    folders: Folders,
+    catalog: Arc<dyn Browse>,
     listing: Listing<RejectedFile>,
 }
 
 impl Rejected {
-    pub(super) fn new(folders: &Folders) -> Rejected {
-        let owned = folders.clone();
-        Rejected {
-            dir: folders.rejected.clone(),
-            folders: folders.clone(),
-            listing: Listing::new(folders.rejected.clone(), move |dir| list(dir, &owned)),
-        }
+    pub(super) fn new(catalog: &Arc<dyn Browse>) -> Rejected {
+        let (owned, notes) = (catalog.clone(), Notes::default());
+        Rejected { catalog: catalog.clone(), listing: Listing::new(catalog, Folder::Rejected, move || list(&*owned, &notes)) }
     }
 
     pub(super) fn snapshot(&self) -> Arc<Snapshot<RejectedFile>> {
@@ -86,63 +83,57 @@ impl Rejected {
         let file = snapshot.find(name).ok_or_else(|| Problem::NotFound(format!("rejected file {name}")))?;
         let kind = file.kind.unwrap_or(InputKind::Product);
         let original = file.original().to_owned();
-        let from = self.dir.join(&file.name);
-        match rename_noreplace(&from, &self.folders.input_dir(kind).join(&original)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                return Err(Problem::Conflict {
-                    error: format!("{}/ already has a file named {original}", kind.label()),
-                    advice: "Delete or rename that file first, or delete this rejected copy.".into(),
-                })
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(Problem::NotFound(format!("rejected file {name}")))
-            }
-            Err(e) => return Err(e.into()),
+        let restored = self.catalog.restore(&file.name, kind, &original);
+        self.listing.forget();
+        match restored {
+            Ok(()) => Ok((kind, original)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(Problem::Conflict {
+                error: format!("{}/ already has a file named {original}", kind.label()),
+                advice: "Delete or rename that file first, or delete this rejected copy.".into(),
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Problem::NotFound(format!("rejected file {name}"))),
+            Err(e) => Err(e.into()),
         }
-        remove_if_there(&self.dir.join(note_name(&from)))?;
-        Ok((kind, original))
     }
 
     /// Deletes rejected file `name` and its note.
     pub(super) fn delete(&self, name: &str) -> Result<(), Problem> {
         let snapshot = self.listing.fresh();
         let file = snapshot.find(name).ok_or_else(|| Problem::NotFound(format!("rejected file {name}")))?;
-        let path = self.dir.join(&file.name);
-        remove_if_there(&path)?;
-        remove_if_there(&self.dir.join(note_name(&path)))?;
-        Ok(())
+        let deleted = self.catalog.delete_rejected(&file.name);
+        self.listing.forget();
+        Ok(deleted?)
     }
 }
 
-fn remove_if_there(path: &Path) -> io::Result<()> {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
-}
-
-/// The rejected files in `dir` (not their notes, hidden or temporary names), with their notes.
-fn list(dir: &Path, folders: &Folders) -> Vec<RejectedFile> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
-    entries
-        .flatten()
-        .filter_map(|entry| {
-            let name = entry.file_name().into_string().ok()?;
-            if !is_input_name(&name) || is_note(&name) {
-                return None;
-            }
-            let meta = std::fs::symlink_metadata(entry.path()).ok()?;
-            if meta.is_dir() {
-                return None;
-            }
-            let note_path = dir.join(note_name(&entry.path()));
-            let note = read_regular(&note_path, MAX_NOTE)
-                .map(|(bytes, _)| read_note(&String::from_utf8_lossy(&bytes)))
-                .unwrap_or_default();
+/// The rejected files (not their notes), each with what its note says. A folder that cannot be
+/// listed now shows as empty until it can.
+fn list(catalog: &dyn Browse, notes: &Notes) -> Vec<RejectedFile> {
+    let files = catalog.files(Folder::Rejected).unwrap_or_default();
+    let stamps: HashMap<&str, FileStamp> = files.iter().map(|(name, stamp)| (name.as_str(), *stamp)).collect();
+    let mut read = notes.lock();
+    read.retain(|name, (stamp, _)| stamps.get(name.as_str()) == Some(stamp));
+    let origins: Vec<_> = InputKind::ALL.into_iter().map(|k| (k, catalog.input_location(k))).collect();
+    files
+        .iter()
+        .filter(|(name, _)| !is_note(name))
+        .map(|(name, stamp)| {
+            let note_name = format!("{name}{NOTE_SUFFIX}");
+            let note = match (stamps.get(note_name.as_str()), read.get(&note_name)) {
+                (Some(now), Some((then, note))) if now == then => note.clone(),
+                (Some(now), _) => {
+                    let note = catalog
+                        .read_file(Folder::Rejected, &note_name, MAX_NOTE)
+                        .map(|(bytes, _)| read_note(&String::from_utf8_lossy(&bytes)))
+                        .unwrap_or_default();
+                    read.insert(note_name, (*now, note.clone()));
+                    note
+                }
+                (None, _) => Note::default(),
+            };
             let from = note.file.parent();
-            let kind = InputKind::ALL.into_iter().find(|k| from == Some(folders.input_dir(*k)));
-            Some(RejectedFile { name, stamp: FileStamp::of(&meta), note, kind })
+            let kind = origins.iter().find(|(_, dir)| from == Some(dir.as_path())).map(|(k, _)| *k);
+            RejectedFile { name: name.clone(), stamp: *stamp, note, kind }
         })
         .collect()
 }
@@ -152,6 +143,10 @@ mod tests {
     use super::*;
     use crate::error::{RejectReason, Rejection};
     use crate::testkit::Base;
+
+    fn catalog(base: &Base) -> Arc<dyn Browse> {
+        Arc::new(crate::catalog::LocalCatalog::new(base.folders.clone()))
+    }
 
     fn rejected_copy(base: &Base, folder: &str, name: &str) -> String {
         base.put(folder, name, b"not a photo");
@@ -164,7 +159,7 @@ mod tests {
     #[test]
     fn a_retry_goes_back_to_its_folder_under_its_name_and_never_over_another_file() {
         let base = Base::new();
-        let rejected = Rejected::new(&base.folders);
+        let rejected = Rejected::new(&catalog(&base));
         let bg = rejected_copy(&base, "backgrounds", "b.png");
         let first = rejected_copy(&base, "produtos", "p.png");
         let second = rejected_copy(&base, "produtos", "p.png");
@@ -187,7 +182,7 @@ mod tests {
     #[test]
     fn a_delete_removes_the_file_and_its_note_and_nothing_else() {
         let base = Base::new();
-        let rejected = Rejected::new(&base.folders);
+        let rejected = Rejected::new(&catalog(&base));
         let name = rejected_copy(&base, "produtos", "x.jpg");
         assert!(matches!(rejected.delete("x.jpg.error.txt"), Err(Problem::NotFound(_))));
         rejected.delete(&name).unwrap();
@@ -201,7 +196,7 @@ mod tests {
         std::fs::write(&secret, "Problem: top secret").unwrap();
         std::fs::write(base.folders.rejected.join("x.jpg"), b"x").unwrap();
         std::os::unix::fs::symlink(&secret, base.folders.rejected.join("x.jpg.error.txt")).unwrap();
-        let listed = Rejected::new(&base.folders).snapshot();
+        let listed = Rejected::new(&catalog(&base)).snapshot();
         assert_eq!(listed.find("x.jpg").unwrap().note, Note::default());
     }
 }

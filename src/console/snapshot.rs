@@ -4,13 +4,12 @@
 
 use super::{clock, Console};
 use crate::dependency::Condition;
-use crate::disk::free_bytes;
+use crate::catalog::{Browse, Folder};
 use crate::error::RejectReason;
 use crate::job::InputKind;
 use crate::sync::Mutex;
 use serde::Serialize;
 use std::hash::{Hash, Hasher};
-use std::path::Path;
 
 /// Free space under which the status bar warns (as the health check does).
 const DISK_LOW: u64 = 1024 * 1024 * 1024;
@@ -61,7 +60,7 @@ impl Console {
         let products = self.products.snapshot().entries.len() + rejected_products;
         let backgrounds = self.backgrounds.snapshot().entries.len();
         let (queue, in_flight) = (self.deps.queue.len(), m.jobs_in_flight.get());
-        let free = free_bytes(&self.deps.folders.output);
+        let free = self.deps.catalog.free_bytes();
         let mut changes = std::collections::hash_map::DefaultHasher::new();
         (written, rejections, detected, m.transient_failures.get(), rejected, products, backgrounds, queue, in_flight)
             .hash(&mut changes);
@@ -70,7 +69,7 @@ impl Console {
             engine: self.engine(),
             queue,
             in_flight,
-            today: self.today.count(&self.deps.folders.output, written),
+            today: self.today.count(&*self.deps.catalog, written),
             rejected,
             products,
             backgrounds,
@@ -112,13 +111,13 @@ pub(super) struct Today {
 }
 
 impl Today {
-    pub(super) fn count(&self, output: &Path, written: u64) -> u64 {
+    pub(super) fn count(&self, catalog: &dyn Browse, written: u64) -> u64 {
         let midnight = clock::midnight(clock::now());
         let mut counted = self.counted.lock();
         match *counted {
             Some((day, files, at)) if day == midnight => files + written.saturating_sub(at),
             _ => {
-                let files = modified_since(output, midnight);
+                let files = modified_since(catalog, midnight);
                 *counted = Some((midnight, files, written));
                 files
             }
@@ -126,16 +125,11 @@ impl Today {
     }
 }
 
-/// Files in `dir` modified at or after `since` (seconds since the epoch).
-fn modified_since(dir: &Path, since: i64) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
-    entries
-        .flatten()
-        .filter(|e| e.file_name().to_str().is_some_and(crate::naming::is_input_name))
-        .filter_map(|e| e.metadata().ok())
-        .filter(|m| m.is_file() && m.mtime() >= since)
-        .count() as u64
+/// Outputs modified at or after `since` (seconds since the epoch); none while they cannot be
+/// listed.
+fn modified_since(catalog: &dyn Browse, since: i64) -> u64 {
+    let files = catalog.files(Folder::Output).unwrap_or_default();
+    files.iter().filter(|(_, stamp)| stamp.mtime_ns.div_euclid(1_000_000_000) >= since).count() as u64
 }
 
 #[cfg(test)]
@@ -144,15 +138,17 @@ mod tests {
 
     #[test]
     fn today_counts_todays_files_once_then_follows_the_daemon() {
-        let dir = tempfile::tempdir().unwrap();
+        let base = crate::testkit::Base::new();
+        let output = &base.folders.output;
         for name in ["a.jpg", "b.jpg", ".hidden.jpg"] {
-            std::fs::write(dir.path().join(name), b"x").unwrap();
+            std::fs::write(output.join(name), b"x").unwrap();
         }
-        crate::testkit::backdate(&dir.path().join("b.jpg"));
+        crate::testkit::backdate(&output.join("b.jpg"));
+        let catalog = crate::catalog::LocalCatalog::new(base.folders.clone());
         let today = Today::default();
         let expected = if clock::now() - clock::midnight(clock::now()) > 60 { 2 } else { 1 };
-        assert_eq!(today.count(dir.path(), 10), expected);
-        std::fs::write(dir.path().join("c.jpg"), b"x").unwrap();
-        assert_eq!(today.count(dir.path(), 13), expected + 3, "later ones come from the daemon's count");
+        assert_eq!(today.count(&catalog, 10), expected);
+        std::fs::write(output.join("c.jpg"), b"x").unwrap();
+        assert_eq!(today.count(&catalog, 13), expected + 3, "later ones come from the daemon's count");
     }
 }

@@ -1,12 +1,14 @@
 //! Uploads: `POST /api/upload?folder=produtos|backgrounds[&replace=true]`, multipart, one field
 //! `file` per file (repeatable); 201 `{accepted: [names], folder}`.
 //!
-//! Each file is streamed to a hidden `.<name>.<node>.<pid>.<n>.upload.part` in its folder (the
-//! watcher ignores hidden names), flushed, and renamed to its name when complete, so the watcher
-//! takes it like any file renamed in. Its size is counted while it streams: past `MAX_FILE_SIZE` the
-//! answer is 413 and the partial file is deleted; an interrupted or stalled upload leaves nothing
-//! either (the partial file is deleted when the request ends, however it ends, and leftovers of a
-//! killed daemon at start, by `App`). Names are sanitised as output stems are (`naming::upload_name`).
+//! Each file is streamed into the catalog ([`crate::catalog::Upload`]) and appears under its name
+//! only when complete: on disk a hidden `.<name>.<node>.<pid>.<n>.upload.part` (the watcher
+//! ignores hidden names) flushed and renamed, so the watcher takes it like any file renamed in; in
+//! a bucket one PUT, or a multipart upload completed at the end, and the job is queued at once (no
+//! watcher sees a bucket). Its size is counted while it streams: past `MAX_FILE_SIZE` the answer
+//! is 413 and nothing is left; an interrupted or stalled upload leaves nothing either (the partial
+//! file is deleted or the multipart upload aborted when the request ends, however it ends;
+//! leftovers of a killed daemon are removed at start by `App`, or by the bucket's lifecycle rule). Names are sanitised as output stems are (`naming::upload_name`).
 //! A name already in the folder is refused with 409 unless `replace=true` asks to replace it:
 //! an upload never takes a name silently, and a seller who sends `tenis.jpg` again nearly always
 //! means the same product, which a renamed copy (`tenis (2).jpg`) would duplicate in the catalog.
@@ -17,10 +19,11 @@
 
 use super::problem::Problem;
 use super::Console;
-use crate::job::InputKind;
+use crate::catalog::Browse;
+use crate::job::{InputKind, Job};
 use crate::naming;
 use crate::sync::Mutex;
-use crate::write::{rename_noreplace, temp_path, UPLOAD_SUFFIX};
+use axum::body::Bytes;
 use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
 use axum::extract::{Multipart, Query, State};
 use axum::http::StatusCode;
@@ -29,11 +32,9 @@ use axum::Json;
 use serde_json::json;
 use std::future::Future;
 use std::io;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::AsyncWriteExt;
-use tokio::sync::Semaphore;
+use tokio::sync::{mpsc, Semaphore};
 
 /// Files per request at most.
 pub(super) const MAX_FILES: usize = 100;
@@ -44,6 +45,8 @@ const RATE: f64 = 5.0;
 const BURST: f64 = 200.0;
 /// An upload that sends nothing for this long is dropped.
 const IDLE: Duration = Duration::from_secs(60);
+/// Pieces of a file on their way to the catalog's writer at most.
+const IN_FLIGHT: usize = 8;
 
 /// How much uploading is allowed.
 pub(super) struct Limits {
@@ -119,7 +122,6 @@ async fn receive(
     mut multipart: Multipart,
     accepted: &mut Vec<String>,
 ) -> Result<(), Problem> {
-    let dir = console.deps.folders.input_dir(kind).to_owned();
     let max = console.settings.limits.max_file_size;
     let mut count = 0;
     while let Some(mut field) = idle(multipart.next_field()).await? {
@@ -137,23 +139,49 @@ async fn receive(
         let name = naming::upload_name(&raw)
             .ok_or_else(|| Problem::BadRequest(format!("{raw} has a temporary file's name; rename it")))?;
         console.uploads.take()?;
-        let dest = dir.join(&name);
-        if !replace && tokio::fs::symlink_metadata(&dest).await.is_ok() {
-            return Err(taken(kind, &name));
+        let (pieces, from_request) = mpsc::channel(IN_FLIGHT);
+        let (catalog, owned) = (console.deps.catalog.clone(), name.clone());
+        let writer = tokio::task::spawn_blocking(move || write(&*catalog, kind, &owned, replace, from_request));
+        let streamed = stream_into(&mut field, &pieces, &name, max).await;
+        if streamed.is_ok() {
+            let _ = pieces.send(Piece::End).await;
         }
-        let mut part = Part::create(&dir, &name).await?;
-        stream_into(&mut field, &mut part, &name, max).await?;
-        part.commit(&dest, replace).await.map_err(|e| match e.kind() {
+        // Without `End` the writer leaves nothing; its answer is awaited either way, so nothing
+        // of a refused file is left once the request is answered.
+        drop(pieces);
+        let written = writer.await.map_err(|e| Problem::Internal(e.to_string()))?;
+        streamed?;
+        written.map_err(|e| match e.kind() {
             io::ErrorKind::AlreadyExists => taken(kind, &name),
             _ => Problem::Io(e),
         })?;
+        console.arrived(kind, &name);
         accepted.push(name);
     }
     Ok(())
 }
 
-/// Copies one field into its partial file, refusing it once it passes `max` bytes.
-async fn stream_into(field: &mut Field<'_>, part: &mut Part, name: &str, max: u64) -> Result<(), Problem> {
+/// What reaches the catalog's writer: the file's pieces, then `End` when it is complete.
+enum Piece {
+    Data(Bytes),
+    End,
+}
+
+/// Writes one file into the catalog from `pieces` (blocking); committed only on `End`.
+fn write(catalog: &dyn Browse, kind: InputKind, name: &str, replace: bool, mut pieces: mpsc::Receiver<Piece>) -> io::Result<()> {
+    let mut upload = catalog.upload(kind, name, replace)?;
+    while let Some(piece) = pieces.blocking_recv() {
+        match piece {
+            Piece::Data(bytes) => upload.write(&bytes)?,
+            Piece::End => return upload.commit(),
+        }
+    }
+    Err(io::Error::new(io::ErrorKind::Interrupted, "the upload ended before the file did"))
+}
+
+/// Sends one field to the catalog's writer, refusing it once it passes `max` bytes. A writer that
+/// stopped (a failed write) ends the field; its error is the answer.
+async fn stream_into(field: &mut Field<'_>, pieces: &mpsc::Sender<Piece>, name: &str, max: u64) -> Result<(), Problem> {
     let mut size = 0u64;
     while let Some(chunk) = idle(field.chunk()).await? {
         size += chunk.len() as u64;
@@ -164,9 +192,26 @@ async fn stream_into(field: &mut Field<'_>, part: &mut Part, name: &str, max: u6
                     .into(),
             });
         }
-        part.file.write_all(&chunk).await?;
+        if pieces.send(Piece::Data(chunk)).await.is_err() {
+            break;
+        }
     }
     Ok(())
+}
+
+impl Console {
+    /// Queues an input the console put into a catalog no watcher sees (a bucket), as the
+    /// watcher would.
+    pub(super) fn arrived(&self, kind: InputKind, name: &str) {
+        if self.deps.queue_arrivals {
+            self.deps.metrics.files_detected.with_label_values(&[kind.label()]).inc();
+            self.deps.queue.push(Job::new(kind, name));
+        }
+        match kind {
+            InputKind::Product => self.products.forget(),
+            InputKind::Background => self.backgrounds.forget(),
+        }
+    }
 }
 
 fn taken(kind: InputKind, name: &str) -> Problem {
@@ -185,48 +230,6 @@ async fn idle<T>(next: impl Future<Output = Result<T, MultipartError>>) -> Resul
     }
 }
 
-/// A file being uploaded, under its partial name; deleted unless committed.
-struct Part {
-    path: PathBuf,
-    file: tokio::fs::File,
-    committed: bool,
-}
-
-impl Part {
-    async fn create(dir: &Path, name: &str) -> io::Result<Part> {
-        let path = temp_path(dir, name, UPLOAD_SUFFIX);
-        // `create_new` never opens what is already there, a link included.
-        let file = tokio::fs::OpenOptions::new().write(true).create_new(true).open(&path).await?;
-        Ok(Part { path, file, committed: false })
-    }
-
-    /// Flushes the file to disk and gives it its name.
-    async fn commit(mut self, dest: &Path, replace: bool) -> io::Result<()> {
-        self.file.sync_all().await?;
-        if replace {
-            tokio::fs::rename(&self.path, dest).await?;
-        } else {
-            let (from, to) = (self.path.clone(), dest.to_owned());
-            tokio::task::spawn_blocking(move || rename_noreplace(&from, &to)).await.map_err(io::Error::other)??;
-        }
-        self.committed = true;
-        Ok(())
-    }
-}
-
-impl Drop for Part {
-    fn drop(&mut self) {
-        if !self.committed {
-            // File I/O stays off the runtime's threads (a slow network volume must not stall them).
-            let path = std::mem::take(&mut self.path);
-            match tokio::runtime::Handle::try_current() {
-                Ok(runtime) => drop(runtime.spawn_blocking(move || std::fs::remove_file(path))),
-                Err(_) => drop(std::fs::remove_file(path)),
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,32 +244,5 @@ mod tests {
             Err(Problem::RateLimited { retry_after, .. }) => assert!(retry_after >= 1),
             other => panic!("{other:?}"),
         }
-    }
-
-    /// The names in `dir` once no partial upload is left (they are deleted on a blocking thread),
-    /// or as they are after two seconds.
-    async fn names_once_parts_are_gone(dir: &Path) -> Vec<String> {
-        for _ in 0..200 {
-            if !crate::testkit::names(dir).iter().any(|n| n.ends_with(UPLOAD_SUFFIX)) {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        crate::testkit::names(dir)
-    }
-
-    #[tokio::test]
-    async fn a_part_left_uncommitted_is_deleted_and_a_committed_one_never_overwrites() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut part = Part::create(dir.path(), "a.jpg").await.unwrap();
-        part.file.write_all(b"half").await.unwrap();
-        drop(part);
-        assert!(names_once_parts_are_gone(dir.path()).await.is_empty(), "deleted (on a blocking thread)");
-        std::fs::write(dir.path().join("a.jpg"), b"old").unwrap();
-        let part = Part::create(dir.path(), "a.jpg").await.unwrap();
-        let err = part.commit(&dir.path().join("a.jpg"), false).await.unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
-        assert_eq!(names_once_parts_are_gone(dir.path()).await, ["a.jpg"]);
-        assert_eq!(std::fs::read(dir.path().join("a.jpg")).unwrap(), b"old");
     }
 }

@@ -9,9 +9,10 @@
 //! past 65 535 entries or 4 GiB get the ZIP64 end records (and ZIP64 offsets in the directory).
 //! Written here rather than taken from a crate: the whole format needed is these three records.
 
-use super::files::{attachment, read_regular};
+use super::files::attachment;
 use super::problem::Problem;
 use super::{blocking, clock, Console};
+use crate::catalog::{Browse, Folder};
 use crate::naming;
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
@@ -19,8 +20,6 @@ use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, StreamExt};
 use std::collections::VecDeque;
-use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Largest file put into an archive (far above any thumbnail; keeps entries under 4 GiB).
@@ -54,7 +53,7 @@ pub(super) async fn download(
         Some(b) => format!("thumbnails-{}.zip", naming::output_stem(b)),
         None => "thumbnails.zip".to_owned(),
     };
-    let archive = Streamed { dir: console.deps.folders.output.clone(), files: files.into(), writer: Writer::default() };
+    let archive = Streamed { catalog: console.deps.catalog.clone(), files: files.into(), writer: Writer::default() };
     let body = stream::unfold(Some(archive), next_chunk).take_until(console.deps.shutdown.stopped());
     let mut response = Body::from_stream(body).into_response();
     let h = response.headers_mut();
@@ -67,7 +66,7 @@ pub(super) async fn download(
 
 /// An archive being sent: the files still to read and what has been written.
 struct Streamed {
-    dir: PathBuf,
+    catalog: Arc<dyn Browse>,
     files: VecDeque<String>,
     writer: Writer,
 }
@@ -76,10 +75,16 @@ struct Streamed {
 async fn next_chunk(state: Option<Streamed>) -> Option<(std::io::Result<Bytes>, Option<Streamed>)> {
     let mut archive = state?;
     while let Some(file) = archive.files.pop_front() {
-        let path = archive.dir.join(&file);
-        // A file deleted since it was listed is left out.
-        let Ok((data, meta)) = blocking(move || Ok(read_regular(&path, MAX_ENTRY)?)).await else { continue };
-        let chunk = archive.writer.entry(&file, &data, meta.mtime());
+        let (catalog, name) = (archive.catalog.clone(), file.clone());
+        let (data, stamp) = match blocking(move || Ok(catalog.read_file(Folder::Output, &name, MAX_ENTRY))).await {
+            Ok(Ok(read)) => read,
+            // A file deleted since it was listed (or grown past any thumbnail) is left out.
+            Ok(Err(e)) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::FileTooLarge) => continue,
+            // Anything else breaks the download off rather than leave a file out unsaid.
+            Ok(Err(e)) => return Some((Err(e), None)),
+            Err(e) => return Some((Err(std::io::Error::other(format!("{e:?}"))), None)),
+        };
+        let chunk = archive.writer.entry(&file, &data, stamp.mtime_ns.div_euclid(1_000_000_000));
         return Some((Ok(Bytes::from(chunk)), Some(archive)));
     }
     Some((Ok(Bytes::from(archive.writer.finish())), None))

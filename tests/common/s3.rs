@@ -167,6 +167,20 @@ impl S3Server {
         Some(keys)
     }
 
+    /// The keys of multipart uploads begun and neither completed nor aborted (ListMultipartUploads).
+    pub fn unfinished_uploads(&self) -> Vec<String> {
+        let mut cmd = self.curl();
+        cmd.arg(format!("{}/{BUCKET}?uploads=", self.endpoint()));
+        let (status, body) = self.send(cmd).expect("the store answers");
+        let text = String::from_utf8_lossy(&body);
+        assert_eq!(status, 200, "ListMultipartUploads: {text}");
+        text.split("<Upload>")
+            .skip(1)
+            .filter_map(|u| u.split("<Key>").nth(1)?.split("</Key>").next())
+            .map(decode)
+            .collect()
+    }
+
     /// Stops the server (SIGKILL: as if its machine went away).
     pub fn stop(&mut self) {
         self.process.stop();

@@ -28,8 +28,8 @@ pub(crate) const OUTPUT: &str = "thumbnails-prontas";
 pub(crate) const REJECTED: &str = "rejeitados";
 
 pub(crate) struct BucketCatalog {
-    bucket: Arc<Bucket>,
-    runtime: tokio::runtime::Handle,
+    pub(super) bucket: Arc<Bucket>,
+    pub(super) runtime: tokio::runtime::Handle,
     /// The ETag each input had when it was last looked at or read: a rejection deletes only that
     /// version.
     judged: Mutex<HashMap<(InputKind, String), String>>,
@@ -41,7 +41,7 @@ impl BucketCatalog {
         BucketCatalog { bucket, runtime: tokio::runtime::Handle::current(), judged: Mutex::default() }
     }
 
-    fn wait<T>(&self, request: impl Future<Output = T>) -> T {
+    pub(super) fn wait<T>(&self, request: impl Future<Output = T>) -> T {
         self.runtime.block_on(request)
     }
 
@@ -112,11 +112,13 @@ impl BucketCatalog {
     }
 }
 
-/// A version's stamp: size, `LastModified` and a hash of the ETag in place of the inode.
+/// A version's stamp: size, `LastModified` and a hash of the ETag in place of the inode. The time
+/// is cut to whole seconds, its precision in a HEAD's `Last-Modified` (a listing gives
+/// milliseconds), so a listing and a HEAD of one version agree.
 pub(crate) fn stamp(size: u64, modified: chrono::DateTime<chrono::Utc>, etag: Option<&str>) -> FileStamp {
     let tag = blake3::hash(etag.unwrap_or_default().as_bytes());
     let ino = u64::from_le_bytes(tag.as_bytes()[..8].try_into().expect("8 bytes"));
-    FileStamp { len: size, mtime_ns: modified.timestamp_nanos_opt().unwrap_or(i64::MAX), ino }
+    FileStamp { len: size, mtime_ns: modified.timestamp().saturating_mul(1_000_000_000), ino }
 }
 
 /// Whether a name in an input folder is an input: directly in it, a name thumbgen may read.

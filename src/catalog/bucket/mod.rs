@@ -8,10 +8,12 @@
 //! keys no path type could hold), and read, written, copied and deleted through `object_store`;
 //! a conditional delete (`If-Match`) is a presigned request, as `object_store` has none.
 //!
-//! One concept per file: [`client`] (the `object_store` client from the settings), [`list`] (ListObjectsV2 pages),
-//! [`catalog`] (the [`crate::catalog::Catalog`] over a bucket), [`cutouts`] (the cut-out cache
-//! under `.thumbgen/`), [`health`] (what the requests' outcomes say).
+//! One concept per file: [`client`] (the `object_store` client from the settings), [`list`]
+//! (ListObjectsV2 pages), [`catalog`] (the [`crate::catalog::Catalog`] over a bucket), [`browse`]
+//! and [`upload`] (what the web console does with it), [`cutouts`] (the cut-out cache under
+//! `.thumbgen/`), [`health`] (what the requests' outcomes say).
 
+mod browse;
 mod catalog;
 mod client;
 mod cutouts;
@@ -19,6 +21,7 @@ mod health;
 mod list;
 mod objects;
 mod presigned;
+mod upload;
 
 pub(crate) use catalog::{is_input, stamp, BucketCatalog, REJECTED};
 pub(crate) use cutouts::BucketCutouts;
@@ -89,7 +92,7 @@ impl From<StoreError> for std::io::Error {
 
 /// One bucket (and prefix) and the client that reaches it.
 pub(crate) struct Bucket {
-    store: AmazonS3,
+    pub(super) store: AmazonS3,
     http: reqwest::Client,
     settings: S3Settings,
     metrics: StorageMetrics,
@@ -307,7 +310,7 @@ impl Bucket {
         result
     }
 
-    fn count<T>(&self, op: &str, started: Instant, result: &Result<T, StoreError>) {
+    pub(super) fn count<T>(&self, op: &str, started: Instant, result: &Result<T, StoreError>) {
         let outcome = match result {
             Ok(_) => "ok",
             Err(StoreError::NotFound) => "not_found",
