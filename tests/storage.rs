@@ -6,8 +6,12 @@
 //! `rejeitados/` with their note and the original deleted; keys no folder could hold do not hide
 //! the others; a node with an empty `BASE_PATH` redoes nothing; a store that goes down makes the
 //! node unready, loses nothing, and work resumes when it returns; a throttling store (`503 Slow
-//! Down`, injected by a proxy in front of it) is waited out; three cluster nodes with nothing shared
-//! but the bucket and the broker make every output once with one removal per photo.
+//! Down`, injected by a proxy in front of it) is waited out; a bad photo replaced or deleted while it
+//! is moved aside (the copy held by the proxy) is never lost nor left half moved; a 2 000-object
+//! catalog is listed over pages and processed; the web console lists, serves, zips, uploads into
+//! (in parts when large, aborted when cut off) and retries and deletes in the bucket; three cluster
+//! nodes with nothing shared but the bucket and the broker, one killed and the store and broker
+//! restarted, make every output once with one removal per photo.
 
 mod common;
 
@@ -50,6 +54,8 @@ fn a_bucket_catalog_makes_the_same_thumbnails_as_folders_and_rejects_bad_inputs_
     let daemon = base.start(&env);
 
     s3.put("shop/backgrounds/wood.jpg", &background());
+    // A name as long as a file system allows (this store refuses longer keys).
+    s3.put(&format!("shop/produtos/{}.jpg", "x".repeat(240)), &odd);
     s3.put("shop/produtos/bottle.jpg", &product);
     s3.put("shop/produtos/not-a-photo.jpg", b"this is text, not a JPEG");
     s3.put("shop/produtos/huge.jpg", &vec![0xAB; 200_000]);
@@ -66,6 +72,7 @@ fn a_bucket_catalog_makes_the_same_thumbnails_as_folders_and_rejects_bad_inputs_
         outputs.iter().all(|o| keys.contains(&format!("shop/thumbnails-prontas/{o}")))
             && keys.contains(&"shop/rejeitados/huge.jpg.error.txt".to_owned())
             && keys.contains(&"shop/rejeitados/not-a-photo.jpg.error.txt".to_owned())
+            && keys.iter().filter(|k| k.starts_with("shop/thumbnails-prontas/xxxxxxxxxxxxxxxx")).count() == 2
     });
     let keys = s3.keys("shop/").unwrap();
     assert!(done, "outputs and rejections in the bucket: {keys:#?}\n{}", daemon.log_text());
@@ -89,6 +96,11 @@ fn a_bucket_catalog_makes_the_same_thumbnails_as_folders_and_rejects_bad_inputs_
         assert!(keys.contains(&kept.to_owned()), "{kept} is not an input and is left alone: {keys:#?}");
     }
     assert!(!keys.iter().any(|k| k.contains("nested") && k.contains("thumbnails")), "{keys:#?}");
+    let long = keys
+        .iter()
+        .find(|k| k.starts_with("shop/thumbnails-prontas/xxxxxxxxxxxxxxxx"))
+        .expect("the long name's output");
+    assert!(long.len() - "shop/thumbnails-prontas/".len() <= 255, "an output name a file system could hold: {long}");
     assert!(keys.iter().any(|k| k.starts_with("shop/.thumbgen/cutouts/")), "cut-outs cached in the bucket");
     assert!(!base.path("produtos").exists(), "no local catalog folders: {:?}", base.files(""));
 
@@ -182,12 +194,12 @@ fn a_throttling_store_is_waited_out_and_nothing_is_rejected() {
 }
 
 #[test]
-fn three_nodes_with_no_shared_folder_share_a_bucket_lose_one_to_a_kill_and_make_every_output_with_one_removal_per_photo(
+fn three_nodes_with_no_shared_folder_share_a_bucket_survive_a_kill_and_restarts_of_store_and_broker_with_one_removal_per_photo(
 ) {
     const PRODUCTS: usize = 40;
     const BACKGROUNDS: [&str; 2] = ["studio.jpg", "madeira.png"];
-    let s3 = S3Server::start();
-    let nats = NatsServer::start();
+    let mut s3 = S3Server::start();
+    let mut nats = NatsServer::start();
     // A real removal engine outside the nodes, so removals are counted where they happen.
     let app = GradioApp::start("6", "blocks_png", &["--mark", "--concurrency", "4"]);
     let mut rng = Rng(0xB0_C4_E7);
@@ -198,11 +210,12 @@ fn three_nodes_with_no_shared_folder_share_a_bucket_lose_one_to_a_kill_and_make_
 
     // Each node has its own empty base folder: nothing is shared but the bucket and the broker.
     let settings = s3.env("");
+    let nats_url = nats.url();
     let start = |node: &str| {
         let base = Sandbox::new();
         let mut env = env_of(&settings);
         let cluster = [
-            ("NATS_URL", nats.url()),
+            ("NATS_URL", nats_url.clone()),
             ("NODE_NAME", node.to_owned()),
             ("GRADIO_API_URL", app.url()),
             ("MAX_CONCURRENT_REQUESTS", "1".into()),
@@ -218,11 +231,15 @@ fn three_nodes_with_no_shared_folder_share_a_bucket_lose_one_to_a_kill_and_make_
     for (i, photo) in photos.iter().enumerate() {
         s3.put(&format!("produtos/{}", product_name(i)), photo);
     }
+    s3.put("produtos/zz-broken.jpg", b"a bad input among the photos");
     // node-c dies (SIGKILL) while the burst is being worked through; the others take its jobs.
     std::thread::sleep(Duration::from_millis(1500));
     let (_killed_base, killed) = nodes.pop().unwrap();
     let killed_log = killed.log_text();
     killed.kill();
+    // Then the store restarts (its data kept), and the broker: the nodes wait for each and go on.
+    s3.restart();
+    nats.restart();
 
     let expected = expected_outputs(PRODUCTS, &BACKGROUNDS);
     let outputs = || -> BTreeSet<String> {
@@ -232,7 +249,10 @@ fn three_nodes_with_no_shared_folder_share_a_bucket_lose_one_to_a_kill_and_make_
     let done = wait_until(Duration::from_secs(300), || outputs() == expected);
     let logs: Vec<String> = nodes.iter().map(|(_, d)| d.log_text()).collect();
     assert!(done, "outputs: {} of {}\n{}", outputs().len(), expected.len(), logs.join("\n-----\n"));
-    assert_eq!(s3.keys("rejeitados/").unwrap(), Vec::<String>::new(), "nothing rejected");
+    let rejected = wait_until(Duration::from_secs(30), || {
+        s3.keys("rejeitados/").unwrap_or_default() == ["rejeitados/zz-broken.jpg", "rejeitados/zz-broken.jpg.error.txt"]
+    });
+    assert!(rejected, "only the bad input is rejected, once: {:?}", s3.keys("rejeitados/"));
     // Every output is whole, though a node was killed mid-burst (each is one PUT).
     for file in &expected {
         let bytes = s3.get(&format!("thumbnails-prontas/{file}")).unwrap();
@@ -460,4 +480,101 @@ fn the_web_console_on_a_bucket_shows_serves_and_zips_its_catalog_takes_uploads_i
     assert_eq!(call("DELETE", "/api/rejected/grande.jpg", &origin, b"").status, 204);
     let keys = s3.keys("shop/rejeitados/").unwrap();
     assert!(keys.is_empty(), "the rejected file and both notes are gone: {keys:#?}");
+
+    // The daemon killed (SIGKILL) mid-upload: no object appears; the multipart upload it had begun
+    // is left to the bucket's lifecycle rule.
+    let (kind, body) = multipart(&[("morto.jpg", &large)]);
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", d.port)).unwrap();
+    let head = format!(
+        "POST /api/upload?folder=produtos HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {kind}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    std::io::Write::write_all(&mut stream, head.as_bytes()).unwrap();
+    std::io::Write::write_all(&mut stream, &body[..body.len() * 2 / 3]).unwrap();
+    let begun =
+        wait_until(Duration::from_secs(20), || s3.unfinished_uploads().iter().any(|k| k.ends_with("morto.jpg")));
+    assert!(begun, "the first part went up: {:?}", s3.unfinished_uploads());
+    d.kill();
+    drop(stream);
+    assert!(s3.get("shop/produtos/morto.jpg").is_none(), "nothing partial appears");
+}
+
+#[test]
+fn a_bad_photo_replaced_or_deleted_while_it_is_moved_aside_is_never_lost_nor_left_half_moved() {
+    let s3 = S3Server::start();
+    // The copies into `rejeitados/` are held for 3 s: the time to change the photo under them.
+    let proxy = FaultProxy::start(&s3.endpoint(), "hold_copy:2");
+    let mut settings = s3.env("");
+    for (key, value) in settings.iter_mut() {
+        if *key == "AWS_ENDPOINT_URL" {
+            *value = proxy.url();
+        }
+    }
+    let base = Sandbox::new();
+    let daemon = base.start(&env_of(&settings));
+    let held = |n: usize| wait_until(LONG, || proxy.requests().matches("hold_copy").count() >= n);
+
+    // Replaced by a good photo while the bad one is copied aside: the copy and note are taken
+    // back, the good photo stays and is processed.
+    s3.put("produtos/troca.jpg", b"not a photo");
+    assert!(held(1), "{}\n{}", proxy.requests(), daemon.log_text());
+    let good = synth::product_jpeg(Shape::Bottle, [200, 40, 40], 31);
+    s3.put("produtos/troca.jpg", &good);
+    let made = wait_until(LONG, || s3.get("thumbnails-prontas/troca.jpg").is_some());
+    assert!(made, "the new version is processed:\n{}", daemon.log_text());
+    assert_eq!(s3.get("produtos/troca.jpg"), Some(good), "the re-upload survived the rejection");
+    assert_eq!(s3.keys("rejeitados/").unwrap(), Vec::<String>::new(), "copy and note taken back");
+    let refused =
+        |l: &str| l.starts_with("DELETE ") && l.contains("/produtos/troca.jpg?") && l.trim_end().ends_with("-> 412");
+    assert!(proxy.requests().lines().any(refused), "the delete was conditional: {}", proxy.requests());
+
+    // Deleted while it is copied aside: nothing is left in `rejeitados/`, not even the note. (Named
+    // to sort after the listing's tail, so the next tail listing finds it.)
+    s3.put("produtos/zzz.jpg", b"not a photo either");
+    assert!(held(2), "{}", proxy.requests());
+    assert!(s3.keys("rejeitados/").unwrap().contains(&"rejeitados/zzz.jpg.error.txt".to_owned()), "the note first");
+    s3.delete("produtos/zzz.jpg");
+    let clean = wait_until(Duration::from_secs(30), || s3.keys("rejeitados/").is_some_and(|k| k.is_empty()));
+    assert!(clean, "{:?}\n{}", s3.keys("rejeitados/"), daemon.log_text());
+    assert_eq!(daemon.metric("thumbgen_inputs_rejected_total{reason=\"unsupported_format\"}"), 0.0);
+    assert!(daemon.is_ready(), "{}", daemon.log_text());
+}
+
+/// A small cut-out (an RGBA PNG with real transparency, so no engine is needed), one per `i`.
+fn cutout_png(i: usize) -> Vec<u8> {
+    let colour = [(i * 37 % 256) as u8, (i * 91 % 256) as u8, (i * 53 % 256) as u8, 255];
+    let image = image::RgbaImage::from_fn(48, 48, |x, y| {
+        let inside = (x as i32 - 24).pow(2) + (y as i32 - 24).pow(2) < 18 * 18;
+        image::Rgba(if inside { colour } else { [0, 0, 0, 0] })
+    });
+    let mut bytes = Vec::new();
+    image.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png).unwrap();
+    bytes
+}
+
+#[test]
+fn a_catalog_of_two_thousand_objects_is_listed_page_by_page_and_every_photo_is_processed() {
+    const COUNT: usize = 2000;
+    let s3 = S3Server::start();
+    let objects: Vec<(String, Vec<u8>)> =
+        (0..COUNT).map(|i| (format!("produtos/p{i:04}.png"), cutout_png(i))).collect();
+    s3.put_many(&objects);
+    let settings = s3.env("");
+    let base = Sandbox::new();
+    // Small outputs: what is measured here is listing and storage, not encoding.
+    let config = base.path("small.toml");
+    std::fs::write(&config, "[preset]\nwidth = 160\nheight = 160\n").unwrap();
+    let out = base.run(&["--config", config.to_str().unwrap(), "process"], &env_of(&settings));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains(&format!("{COUNT} thumbnails written")), "{said}");
+    let made: BTreeSet<String> = s3.keys("thumbnails-prontas/").unwrap().into_iter().collect();
+    let expected: BTreeSet<String> = (0..COUNT).map(|i| format!("thumbnails-prontas/p{i:04}.jpg")).collect();
+    assert_eq!(made.len(), COUNT, "listed over two pages of 1 000");
+    assert!(
+        made == expected,
+        "one output per photo: {:?}",
+        made.symmetric_difference(&expected).take(5).collect::<Vec<_>>()
+    );
+    assert!(s3.keys("rejeitados/").unwrap().is_empty());
 }

@@ -9,8 +9,11 @@ use crate::job::{content_hash, InputKind};
 use crate::remove::{self, EngineKind, Source};
 use crate::validate::{self, InputFile};
 use image::DynamicImage;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tracing::warn;
+
+/// How long a cut-out just made waits for a cache that cannot take it before its job fails.
+const SAVE_PATIENCE: Duration = Duration::from_secs(30);
 
 impl Pipeline {
     /// Reads and validates an input, returning the file and its content hash.
@@ -98,9 +101,26 @@ impl Pipeline {
             return Ok((cutout, None));
         }
         let (cutout, engine) = self.remove_background(photo)?;
-        self.cutouts.save(hash, &cutout).map_err(storage)?;
+        self.keep(hash, &cutout).map_err(storage)?;
         self.record_engine(hash, Source::Engine(engine));
         Ok((cutout, Some(Source::Engine(engine))))
+    }
+
+    /// Saves a cut-out just made, waiting up to [`SAVE_PATIENCE`] for a cache that fails (a store
+    /// restarting): a cut-out lost would cost the photo another removal.
+    fn keep(&self, hash: &str, cutout: &Cutout) -> std::io::Result<()> {
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(250);
+        loop {
+            match self.cutouts.save(hash, cutout) {
+                Err(e) if started.elapsed() + pause < SAVE_PATIENCE => {
+                    warn!("cannot keep the cut-out {hash} yet ({e}); trying again in {} ms", pause.as_millis());
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_secs(4));
+                }
+                result => return result,
+            }
+        }
     }
 
     fn record_engine(&self, hash: &str, source: Source) {

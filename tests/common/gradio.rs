@@ -138,7 +138,7 @@ impl Drop for GradioApp {
 pub struct FaultProxy {
     child: Child,
     pub port: u16,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl FaultProxy {
@@ -151,11 +151,16 @@ impl FaultProxy {
             .arg("--log")
             .arg(dir.path().join("requests.log"));
         let child = spawn_ready(cmd, "fault proxy", &dir.path().join("proxy.log"));
-        FaultProxy { child, port, _dir: dir }
+        FaultProxy { child, port, dir }
     }
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The requests it has seen so far, one `METHOD PATH -> STATUS[ NOTE]` line each.
+    pub fn requests(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("requests.log")).unwrap_or_default()
     }
 }
 

@@ -152,19 +152,57 @@ impl S3Server {
         self.send(cmd).expect("the store answers");
     }
 
-    /// Every key under `prefix` (`None` while the store does not answer).
+    /// Every key under `prefix`, every page (`None` while the store does not answer).
     pub fn keys(&self, prefix: &str) -> Option<Vec<String>> {
-        let mut cmd = self.curl();
         // Query parameters in sorted order and `/` escaped: curl signs them as written.
         let prefix = encode(prefix).replace('/', "%2F");
-        cmd.arg(format!("{}/{BUCKET}?encoding-type=url&list-type=2&prefix={prefix}", self.endpoint()));
-        let (status, body) = self.send(cmd)?;
-        if status != 200 {
-            return None;
+        let mut keys = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut cmd = self.curl();
+            let after = token.as_deref().map(|t| format!("continuation-token={}&", encode(t).replace('/', "%2F")));
+            let query = format!("{}encoding-type=url&list-type=2&prefix={prefix}", after.unwrap_or_default());
+            cmd.arg(format!("{}/{BUCKET}?{query}", self.endpoint()));
+            let (status, body) = self.send(cmd)?;
+            if status != 200 {
+                return None;
+            }
+            let text = String::from_utf8_lossy(&body);
+            keys.extend(text.split("<Key>").skip(1).filter_map(|rest| rest.split("</Key>").next()).map(decode));
+            let next = text
+                .split("<NextContinuationToken>")
+                .nth(1)
+                .and_then(|rest| rest.split("</NextContinuationToken>").next());
+            match next {
+                Some(t) if text.contains("<IsTruncated>true</IsTruncated>") => token = Some(t.to_owned()),
+                _ => return Some(keys),
+            }
         }
-        let text = String::from_utf8_lossy(&body);
-        let keys = text.split("<Key>").skip(1).filter_map(|rest| rest.split("</Key>").next()).map(decode).collect();
-        Some(keys)
+    }
+
+    /// Puts many objects, a hundred per curl run (`--next` separates their requests).
+    pub fn put_many(&self, objects: &[(String, Vec<u8>)]) {
+        for (batch, chunk) in objects.chunks(100).enumerate() {
+            let mut cmd = self.curl();
+            for (i, (key, bytes)) in chunk.iter().enumerate() {
+                let file = self.dir.path().join(format!("many-{batch}-{i}.tmp"));
+                std::fs::write(&file, bytes).unwrap();
+                if i > 0 {
+                    cmd.arg("--next").args(["-s", "--path-as-is", "--aws-sigv4", "aws:amz:us-east-1:s3"]);
+                    cmd.args(["--user", &format!("{KEY_ID}:{SECRET}")]);
+                }
+                cmd.args(["-X", "PUT", "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", "-o", "/dev/null"]);
+                cmd.args(["-w", "%{http_code}\n", "--data-binary"])
+                    .arg(format!("@{}", file.display()))
+                    .arg(self.url(key));
+            }
+            let out = cmd.output().expect("curl runs");
+            let statuses = String::from_utf8_lossy(&out.stdout).into_owned();
+            assert!(statuses.lines().filter(|s| *s == "200").count() == chunk.len(), "PUTs answered {statuses}");
+            for i in 0..chunk.len() {
+                let _ = std::fs::remove_file(self.dir.path().join(format!("many-{batch}-{i}.tmp")));
+            }
+        }
     }
 
     /// The keys of multipart uploads begun and neither completed nor aborted (ListMultipartUploads).

@@ -21,6 +21,9 @@ proxy is transparent for that fault), or `none`:
                `429 Too Many Requests` with `Retry-After: 1`, upstream is not contacted.
   slowdown:N   first N requests of any kind: `503 Slow Down` with the S3 error body (code
                SlowDown), as a throttling object store answers; upstream is not contacted.
+  hold_copy:N  first N S3 server-side copies (a PUT with `x-amz-copy-source`): logged as `held`
+               when they arrive, then forwarded after --hold seconds (default 3), so a test can
+               change the source object while the copy is under way.
 
 One request per connection: the request is forwarded with `Connection: close`, the response comes
 back byte for byte (status line, headers, body framing) except that `Connection: close` replaces any
@@ -40,7 +43,7 @@ import sys
 import time
 from urllib.parse import urlsplit
 
-FAULTS = ("drop_sse", "stall_sse", "http5xx", "http429", "slowdown")
+FAULTS = ("drop_sse", "stall_sse", "http5xx", "http429", "slowdown", "hold_copy")
 MAX_HEAD = 64 * 1024
 # drop_sse never forwards the data that finishes a job, even when the job ends within --drop-after.
 TERMINAL_SSE = (b"event: complete", b"event: error", b"process_completed", b"close_stream")
@@ -91,7 +94,8 @@ class Head:
 
 
 class Proxy:
-    def __init__(self, target: str, plan: dict[str, int], log_path: str | None, drop_after: float):
+    def __init__(self, target: str, plan: dict[str, int], log_path: str | None, drop_after: float,
+                 hold: float):
         u = urlsplit(target)
         if u.scheme != "http" or not u.hostname:
             raise SystemExit("fault_proxy: --target must be http://HOST:PORT")
@@ -100,6 +104,7 @@ class Proxy:
         self.plan = plan
         self.log_path = log_path
         self.drop_after = drop_after
+        self.hold = hold
 
     # ---------------------------------------------------------------------------------------
 
@@ -140,6 +145,9 @@ class Proxy:
                                      b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
                                      b'<Message>Please reduce your request rate.</Message></Error>')
                 return
+            if method == "PUT" and req.get("x-amz-copy-source") and self.take("hold_copy"):
+                self.log(method, target, "held", "hold_copy")
+                await asyncio.sleep(self.hold)
             if path.endswith("/upload") and self.take("http5xx"):
                 self.log(method, target, 502, "http5xx")
                 await self.synthetic(creader, cwriter, req, 502, "Bad Gateway",
@@ -315,7 +323,7 @@ class Proxy:
 
 
 async def amain(args) -> None:
-    proxy = Proxy(args.target, parse_plan(args.plan), args.log, args.drop_after)
+    proxy = Proxy(args.target, parse_plan(args.plan), args.log, args.drop_after, args.hold)
     if args.log:
         open(args.log, "a").close()
     server = await asyncio.start_server(proxy.handle, "127.0.0.1", args.listen, limit=MAX_HEAD)
@@ -334,6 +342,7 @@ def main() -> int:
     ap.add_argument("--log", help="file that gets one line per request")
     ap.add_argument("--drop-after", type=float, default=1.0,
                     help="seconds of SSE body to forward before drop_sse cuts the stream")
+    ap.add_argument("--hold", type=float, default=3.0, help="seconds hold_copy holds a copy")
     args = ap.parse_args()
     try:
         asyncio.run(amain(args))
