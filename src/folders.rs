@@ -67,22 +67,7 @@ impl Folders {
     /// files and special files (which are rejected visibly), never folders, hidden or temporary
     /// names.
     pub(crate) fn inputs(&self, kind: InputKind) -> Vec<(String, FileStamp)> {
-        let Ok(entries) = std::fs::read_dir(self.input_dir(kind)) else {
-            return Vec::new();
-        };
-        let mut out: Vec<(String, FileStamp)> = entries
-            .flatten()
-            .filter_map(|entry| {
-                let name = entry.file_name().into_string().ok()?;
-                if !naming::is_input_name(&name) {
-                    return None;
-                }
-                let meta = std::fs::symlink_metadata(entry.path()).ok()?;
-                (!meta.is_dir()).then(|| (name, FileStamp::of(&meta)))
-            })
-            .collect();
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        out
+        files_in(self.input_dir(kind))
     }
 
     /// Whether a folder can be written right now (a real write, not a permission guess).
@@ -98,6 +83,27 @@ impl Folders {
         std::fs::OpenOptions::new().write(true).create_new(true).open(&probe)?;
         std::fs::remove_file(&probe)
     }
+}
+
+/// The entries of `dir` with names thumbgen reads or writes, sorted by name, with their stamps:
+/// regular files and special files, never folders, hidden or temporary names.
+pub(crate) fn files_in(dir: &Path) -> Vec<(String, FileStamp)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, FileStamp)> = entries
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            if !naming::is_input_name(&name) {
+                return None;
+            }
+            let meta = std::fs::symlink_metadata(entry.path()).ok()?;
+            (!meta.is_dir()).then(|| (name, FileStamp::of(&meta)))
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
 }
 
 #[cfg(test)]

@@ -9,7 +9,6 @@ use crate::disk::{self, FileStamp};
 use crate::error::{JobError, Rejection, Transient};
 use crate::folders::Folders;
 use crate::job::InputKind;
-use crate::naming;
 use crate::reject::note_name;
 use crate::validate::{self, InputFile, Limits};
 use crate::write::{rename_noreplace, sync_dir, temp_path, write_atomic, UPLOAD_SUFFIX};
@@ -100,15 +99,7 @@ impl Browse for LocalCatalog {
     }
 
     fn files(&self, folder: Folder) -> Result<Vec<(String, FileStamp)>, Transient> {
-        let Ok(entries) = std::fs::read_dir(self.dir(folder)) else { return Ok(Vec::new()) };
-        Ok(entries
-            .flatten()
-            .filter_map(|entry| {
-                let name = entry.file_name().into_string().ok().filter(|n| naming::is_input_name(n))?;
-                let meta = std::fs::symlink_metadata(entry.path()).ok().filter(|m| !m.is_dir())?;
-                Some((name, FileStamp::of(&meta)))
-            })
-            .collect())
+        Ok(crate::folders::files_in(self.dir(folder)))
     }
 
     fn read_file(&self, folder: Folder, name: &str, limit: u64) -> io::Result<(Vec<u8>, FileStamp)> {

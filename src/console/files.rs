@@ -135,13 +135,18 @@ impl Console {
 
 /// A missing or unreadable file is simply not found (it may have just been deleted).
 fn gone(e: io::Error, name: &str) -> Problem {
-    match e.kind() {
-        io::ErrorKind::NotFound | io::ErrorKind::InvalidInput | io::ErrorKind::FileTooLarge => {
-            Problem::NotFound(name.to_owned())
-        }
-        _ if e.raw_os_error() == Some(libc::ELOOP) => Problem::NotFound(name.to_owned()),
-        _ => Problem::Io(e),
+    if is_gone(&e) {
+        Problem::NotFound(name.to_owned())
+    } else {
+        Problem::Io(e)
     }
+}
+
+/// Whether a read failed because the file is not there to serve: gone, no regular file (a
+/// link, refused), or larger than anything served.
+pub(super) fn is_gone(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::InvalidInput | io::ErrorKind::FileTooLarge)
+        || e.raw_os_error() == Some(libc::ELOOP)
 }
 
 /// The media type of an image by its first bytes.

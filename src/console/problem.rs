@@ -1,6 +1,7 @@
 //! Problems: every way a console request can fail, each with its HTTP status and a JSON body
 //! `{error, advice?}` that says what happened and what to do.
 
+use crate::catalog::bucket::StoreError;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -45,6 +46,7 @@ impl Problem {
             Problem::Unauthorized => StatusCode::UNAUTHORIZED,
             Problem::Forbidden { .. } => StatusCode::FORBIDDEN,
             Problem::Io(e) if is_full(e) => StatusCode::INSUFFICIENT_STORAGE,
+            Problem::Io(e) if StoreError::is_unanswered(e) => StatusCode::SERVICE_UNAVAILABLE,
             Problem::Io(_) | Problem::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -68,6 +70,9 @@ impl Problem {
             ),
             Problem::Unavailable(error) => (error.clone(), Some("Try again shortly.")),
             Problem::Io(e) if is_full(e) => (format!("the disk is full: {e}"), Some("Free some space and try again.")),
+            Problem::Io(e) if StoreError::is_unanswered(e) => {
+                (format!("the bucket does not answer: {e}"), Some("Try again shortly; /health says whether it is back."))
+            }
             Problem::Io(e) => (format!("file system error: {e}"), None),
             Problem::Internal(e) => (format!("internal error: {e}"), Some("See the daemon's log.")),
         };

@@ -121,14 +121,15 @@ fn list(catalog: &dyn Browse, notes: &Notes) -> Vec<RejectedFile> {
             let note_name = format!("{name}{NOTE_SUFFIX}");
             let note = match (stamps.get(note_name.as_str()), read.get(&note_name)) {
                 (Some(now), Some((then, note))) if now == then => note.clone(),
-                (Some(now), _) => {
-                    let note = catalog
-                        .read_file(Folder::Rejected, &note_name, MAX_NOTE)
-                        .map(|(bytes, _)| read_note(&String::from_utf8_lossy(&bytes)))
-                        .unwrap_or_default();
-                    read.insert(note_name, (*now, note.clone()));
-                    note
-                }
+                (Some(now), _) => match catalog.read_file(Folder::Rejected, &note_name, MAX_NOTE) {
+                    Ok((bytes, _)) => {
+                        let note = read_note(&String::from_utf8_lossy(&bytes));
+                        read.insert(note_name, (*now, note.clone()));
+                        note
+                    }
+                    // Not kept: read again at the next listing (a store may fail for a moment).
+                    Err(_) => Note::default(),
+                },
                 (None, _) => Note::default(),
             };
             let from = note.file.parent();

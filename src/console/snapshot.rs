@@ -116,20 +116,22 @@ impl Today {
         let mut counted = self.counted.lock();
         match *counted {
             Some((day, files, at)) if day == midnight => files + written.saturating_sub(at),
-            _ => {
-                let files = modified_since(catalog, midnight);
-                *counted = Some((midnight, files, written));
-                files
-            }
+            // A catalog that cannot be listed now is counted again at the next look.
+            _ => match modified_since(catalog, midnight) {
+                Some(files) => {
+                    *counted = Some((midnight, files, written));
+                    files
+                }
+                None => 0,
+            },
         }
     }
 }
 
-/// Outputs modified at or after `since` (seconds since the epoch); none while they cannot be
-/// listed.
-fn modified_since(catalog: &dyn Browse, since: i64) -> u64 {
-    let files = catalog.files(Folder::Output).unwrap_or_default();
-    files.iter().filter(|(_, stamp)| stamp.mtime_ns.div_euclid(1_000_000_000) >= since).count() as u64
+/// Outputs modified at or after `since` (seconds since the epoch), when they can be listed.
+fn modified_since(catalog: &dyn Browse, since: i64) -> Option<u64> {
+    let files = catalog.files(Folder::Output).ok()?;
+    Some(files.iter().filter(|(_, stamp)| stamp.mtime_ns.div_euclid(1_000_000_000) >= since).count() as u64)
 }
 
 #[cfg(test)]

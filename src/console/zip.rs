@@ -9,7 +9,7 @@
 //! past 65 535 entries or 4 GiB get the ZIP64 end records (and ZIP64 offsets in the directory).
 //! Written here rather than taken from a crate: the whole format needed is these three records.
 
-use super::files::attachment;
+use super::files::{attachment, is_gone};
 use super::problem::Problem;
 use super::{blocking, clock, Console};
 use crate::catalog::{Browse, Folder};
@@ -78,8 +78,8 @@ async fn next_chunk(state: Option<Streamed>) -> Option<(std::io::Result<Bytes>, 
         let (catalog, name) = (archive.catalog.clone(), file.clone());
         let (data, stamp) = match blocking(move || Ok(catalog.read_file(Folder::Output, &name, MAX_ENTRY))).await {
             Ok(Ok(read)) => read,
-            // A file deleted since it was listed (or grown past any thumbnail) is left out.
-            Ok(Err(e)) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::FileTooLarge) => continue,
+            // A file deleted since it was listed, or one that is no regular file (a link), is left out.
+            Ok(Err(e)) if is_gone(&e) => continue,
             // Anything else breaks the download off rather than leave a file out unsaid.
             Ok(Err(e)) => return Some((Err(e), None)),
             Err(e) => return Some((Err(std::io::Error::other(format!("{e:?}"))), None)),

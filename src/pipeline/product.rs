@@ -2,6 +2,7 @@
 //! the cut-out (cache, the photo's own transparency, or the engine) and make them.
 
 use super::{Outcome, Pipeline};
+use crate::catalog::bucket::StoreError;
 use crate::cutout::{self, Cutout};
 use crate::disk::FileStamp;
 use crate::error::{Cause, JobError, Transient};
@@ -106,14 +107,15 @@ impl Pipeline {
         Ok((cutout, Some(Source::Engine(engine))))
     }
 
-    /// Saves a cut-out just made, waiting up to [`SAVE_PATIENCE`] for a cache that fails (a store
-    /// restarting): a cut-out lost would cost the photo another removal.
+    /// Saves a cut-out just made, waiting up to [`SAVE_PATIENCE`] for a bucket that does not
+    /// answer (a store restarting): a cut-out lost would cost the photo another removal. Other
+    /// failures (a full disk) fail the job at once, to be retried later.
     fn keep(&self, hash: &str, cutout: &Cutout) -> std::io::Result<()> {
         let started = Instant::now();
         let mut pause = Duration::from_millis(250);
         loop {
             match self.cutouts.save(hash, cutout) {
-                Err(e) if started.elapsed() + pause < SAVE_PATIENCE => {
+                Err(e) if StoreError::is_unanswered(&e) && started.elapsed() + pause < SAVE_PATIENCE => {
                     warn!("cannot keep the cut-out {hash} yet ({e}); trying again in {} ms", pause.as_millis());
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_secs(4));

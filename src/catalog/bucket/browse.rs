@@ -69,7 +69,11 @@ impl Browse for BucketCatalog {
         let to = self.bucket.key(kind.label(), plain(original)?);
         self.refuse_taken(&to)?;
         self.wait(self.bucket.copy(&from, &to))?;
-        self.delete_rejected(name)
+        // It is back: a copy left in `rejeitados/` is only clutter, never a reason to fail.
+        if let Err(e) = self.delete_rejected(name) {
+            tracing::warn!("{to} is back, but its rejected copy stays in {REJECTED}/: {e}");
+        }
+        Ok(())
     }
 
     fn delete_rejected(&self, name: &str) -> io::Result<()> {

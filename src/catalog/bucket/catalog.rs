@@ -8,7 +8,8 @@
 //!   (`x-amz-meta-thumbgen-job`): a node with no local state knows they are done.
 //! - A rejection writes the note, copies the input to `rejeitados/` and deletes the original only
 //!   while it is the version that was judged (`If-Match` on its ETag); when it was replaced
-//!   meanwhile, the copy and note are taken back and the new version is looked at again.
+//!   meanwhile, the copy and note are taken back and the new version is looked at again. A move
+//!   cut short after its copy finds that copy (same ETag) and does not copy twice.
 
 use super::{Bucket, Head, StoreError};
 use crate::catalog::{Catalog, RejectFailure};
@@ -55,11 +56,14 @@ impl BucketCatalog {
         }
     }
 
-    /// The first name in `rejeitados/` no earlier rejection holds.
-    async fn free_rejected_name(&self, name: &str) -> Result<String, StoreError> {
+    /// The first name in `rejeitados/` no earlier rejection holds — or the one that holds this
+    /// very version already (same ETag: a move cut short between its copy and its delete, by a
+    /// kill or a store that failed), so a rejection done twice leaves one copy; true then.
+    async fn rejected_name(&self, name: &str, etag: &str) -> Result<(String, bool), StoreError> {
         for candidate in reject::names_for(name) {
             match self.bucket.head(&self.bucket.key(REJECTED, &candidate)).await {
-                Err(StoreError::NotFound) => return Ok(candidate),
+                Err(StoreError::NotFound) => return Ok((candidate, false)),
+                Ok(head) if !etag.is_empty() && head.etag.as_deref() == Some(etag) => return Ok((candidate, true)),
                 Ok(_) => continue,
                 Err(e) => return Err(e),
             }
@@ -78,7 +82,7 @@ impl BucketCatalog {
                 Err(e) => return Err(RejectFailure::Failed(e.into())),
             },
         };
-        let dest = self.free_rejected_name(name).await.map_err(|e| RejectFailure::Failed(e.into()))?;
+        let (dest, copied) = self.rejected_name(name, &etag).await.map_err(|e| RejectFailure::Failed(e.into()))?;
         let (dest_key, note_key) = (self.bucket.key(REJECTED, &dest), self.bucket.key(REJECTED, &format!("{dest}{NOTE_SUFFIX}")));
         let note = reject::note(&format!("s3://{}/{source}", self.bucket.settings.bucket), rejection);
         self.bucket.put(&note_key, note.into_bytes(), None, false).await.map_err(|e| RejectFailure::Failed(e.into()))?;
@@ -86,7 +90,13 @@ impl BucketCatalog {
             let _ = self.bucket.delete(&dest_key, None).await;
             let _ = self.bucket.delete(&note_key, None).await;
         };
-        match self.bucket.copy(&source, &dest_key).await {
+        let copy = async {
+            match copied {
+                true => Ok(()),
+                false => self.bucket.copy(&source, &dest_key).await,
+            }
+        };
+        match copy.await {
             Ok(()) => {}
             Err(StoreError::NotFound) => {
                 undo().await;
@@ -149,17 +159,7 @@ impl Catalog for BucketCatalog {
     }
 
     fn inputs(&self, kind: InputKind) -> Result<Vec<(String, FileStamp)>, Transient> {
-        let listed = self
-            .wait(self.bucket.list(kind.label(), None))
-            .map_err(|e| unreachable_store(format!("cannot list {}", self.bucket.key(kind.label(), "")), e))?;
-        Ok(listed
-            .into_iter()
-            .filter(|l| is_input(&l.name))
-            .map(|l| {
-                let stamp = stamp(l.size, l.modified, l.etag.as_deref());
-                (l.name, stamp)
-            })
-            .collect())
+        crate::catalog::Browse::files(self, crate::catalog::Folder::Input(kind))
     }
 
     fn look(&self, kind: InputKind, name: &str, limits: &Limits) -> Result<FileStamp, JobError> {

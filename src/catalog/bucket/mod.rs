@@ -81,6 +81,15 @@ impl std::fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
+impl StoreError {
+    /// Whether `e` is a request the store did not answer well (down, overloaded, failing): one
+    /// that may succeed later, unlike a missing object or a failed condition.
+    pub(crate) fn is_unanswered(e: &std::io::Error) -> bool {
+        let inner = e.get_ref().and_then(|inner| inner.downcast_ref::<StoreError>());
+        matches!(inner, Some(StoreError::Unavailable { .. } | StoreError::Failed { .. }))
+    }
+}
+
 impl From<StoreError> for std::io::Error {
     fn from(e: StoreError) -> std::io::Error {
         match e {

@@ -1,7 +1,7 @@
-//! An upload into a bucket: pieces gathered in memory up to [`PART`]; a file that ends before
-//! that is one PUT (`If-None-Match: *` unless it may replace: a name taken meanwhile is refused),
-//! a larger one becomes a multipart upload of [`PART`]-sized parts, completed at the end and
-//! aborted when the upload breaks off. A node killed mid-upload leaves an incomplete multipart
+//! An upload into a bucket: pieces gathered in memory up to [`PART`]; a file of at most that is
+//! one PUT (`If-None-Match: *` unless it may replace: a name taken meanwhile is refused), a
+//! larger one becomes a multipart upload of parts of exactly [`PART`] (the last one shorter),
+//! completed at the end and aborted when the upload breaks off. A node killed mid-upload leaves an incomplete multipart
 //! upload, which no listing shows and the bucket's lifecycle rule removes (README, "Object
 //! storage"). A multipart upload that may not replace checks the name before it starts only.
 
@@ -30,8 +30,8 @@ impl BucketUpload {
         BucketUpload { bucket, runtime, key, replace, pending: Vec::new(), multipart: None }
     }
 
-    /// Sends what is gathered as the next part, starting the multipart upload first if need be.
-    fn send_part(&mut self) -> Result<(), StoreError> {
+    /// Sends `part` as the next part, starting the multipart upload first if need be.
+    fn send_part(&mut self, part: Vec<u8>) -> Result<(), StoreError> {
         let bucket = self.bucket.clone();
         if self.multipart.is_none() {
             let started = Instant::now();
@@ -45,7 +45,7 @@ impl BucketUpload {
             bucket.count("create_multipart", started, &result);
             self.multipart = Some(result?);
         }
-        let payload = PutPayload::from(std::mem::take(&mut self.pending));
+        let payload = PutPayload::from(part);
         let upload = self.multipart.as_mut().expect("started above");
         let started = Instant::now();
         let result = self.runtime.block_on(upload.put_part(payload)).map_err(|e| classify("UploadPart", &self.key, e));
@@ -57,8 +57,10 @@ impl BucketUpload {
 impl Upload for BucketUpload {
     fn write(&mut self, piece: &[u8]) -> io::Result<()> {
         self.pending.extend_from_slice(piece);
-        if self.pending.len() >= PART {
-            self.send_part()?;
+        while self.pending.len() > PART {
+            let rest = self.pending.split_off(PART);
+            let part = std::mem::replace(&mut self.pending, rest);
+            self.send_part(part)?;
         }
         Ok(())
     }
@@ -74,7 +76,8 @@ impl Upload for BucketUpload {
             };
         }
         if !self.pending.is_empty() {
-            self.send_part()?;
+            let last = std::mem::take(&mut self.pending);
+            self.send_part(last)?;
         }
         let mut upload = self.multipart.take().expect("checked above");
         let started = Instant::now();
