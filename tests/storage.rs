@@ -7,7 +7,8 @@
 //! the others; a node with an empty `BASE_PATH` redoes nothing; a store that goes down makes the
 //! node unready, loses nothing, and work resumes when it returns; a throttling store (`503 Slow
 //! Down`, injected by a proxy in front of it) is waited out; a bad photo replaced or deleted while it
-//! is moved aside (the copy held by the proxy) is never lost nor left half moved; a 2 000-object
+//! is moved aside (the copy held by the proxy), or whose node is killed meanwhile, is never lost,
+//! copied twice nor left half moved; a 2 000-object
 //! catalog is listed over pages and processed; three cluster nodes with nothing shared but the
 //! bucket and the broker, one killed and the store and broker restarted, make every output once
 //! with one removal per photo. The web console on a bucket: `storage_console.rs`.
@@ -374,7 +375,7 @@ fn an_s3_event_notification_queues_a_photo_the_tail_listing_would_not_reach_unti
 fn a_bad_photo_replaced_or_deleted_while_it_is_moved_aside_is_never_lost_nor_left_half_moved() {
     let s3 = S3Server::start();
     // The copies into `rejeitados/` are held for 3 s: the time to change the photo under them.
-    let proxy = FaultProxy::start(&s3.endpoint(), "hold_copy:2");
+    let proxy = FaultProxy::start(&s3.endpoint(), "hold_copy:3");
     let mut settings = s3.env("");
     for (key, value) in settings.iter_mut() {
         if *key == "AWS_ENDPOINT_URL" {
@@ -382,7 +383,7 @@ fn a_bad_photo_replaced_or_deleted_while_it_is_moved_aside_is_never_lost_nor_lef
         }
     }
     let base = Sandbox::new();
-    let daemon = base.start(&env_of(&settings));
+    let mut daemon = base.start(&env_of(&settings));
     let held = |n: usize| wait_until(LONG, || proxy.requests().matches("hold_copy").count() >= n);
 
     // Replaced by a good photo while the bad one is copied aside: the copy and note are taken
@@ -409,6 +410,19 @@ fn a_bad_photo_replaced_or_deleted_while_it_is_moved_aside_is_never_lost_nor_lef
     assert!(clean, "{:?}\n{}", s3.keys("rejeitados/"), daemon.log_text());
     assert_eq!(daemon.metric("thumbgen_inputs_rejected_total{reason=\"unsupported_format\"}"), 0.0);
     assert!(daemon.is_ready(), "{}", daemon.log_text());
+
+    // Killed while the copy is under way (the proxy still delivers it): the next run finds that
+    // copy and finishes the move — one copy, one note, not `zzzz (2).jpg`.
+    s3.put("produtos/zzzz.jpg", b"rejected across a kill");
+    assert!(held(3), "{}", proxy.requests());
+    daemon.kill();
+    let copied = wait_until(Duration::from_secs(20), || s3.get("rejeitados/zzzz.jpg").is_some());
+    assert!(copied, "the held copy arrives after the kill: {}", proxy.requests());
+    daemon = base.start(&env_of(&settings));
+    let moved = wait_until(LONG, || s3.get("produtos/zzzz.jpg").is_none());
+    assert!(moved, "{}", daemon.log_text());
+    let keys = s3.keys("rejeitados/").unwrap();
+    assert_eq!(keys, ["rejeitados/zzzz.jpg", "rejeitados/zzzz.jpg.error.txt"], "{}", daemon.log_text());
 }
 
 /// A small cut-out (an RGBA PNG with real transparency, so no engine is needed), one per `i`.
