@@ -19,7 +19,7 @@ use crate::remove::{EngineKind, GradioEngine, RemovalEngine};
 use crate::shutdown::Shutdown;
 use crate::status::Status;
 use crate::store::{CutoutCache, CutoutDir, FileJournal, Journal};
-use crate::worker::{Retries, Workers};
+use crate::worker::{Retries, Turns, Workers};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,10 +51,34 @@ pub(crate) struct App {
     pub cluster: Option<Arc<Cluster>>,
 }
 
+/// What every catalog of the process shares (the tenants' catalogs, design §10): one metrics
+/// registry, one status (health), one shutdown.
+pub(crate) struct Shared {
+    pub metrics: Arc<Metrics>,
+    pub status: Arc<Status>,
+    pub shutdown: Shutdown,
+}
+
+impl Shared {
+    pub(crate) fn new(config: &Config) -> Shared {
+        Shared {
+            metrics: Arc::new(Metrics::new(&engine_kinds(config))),
+            status: Arc::new(Status::default()),
+            shutdown: Shutdown::new(),
+        }
+    }
+}
+
 impl App {
-    /// Creates the folders (clearing what a killed run left in them) and the shared parts, and in
-    /// cluster mode connects to the broker; the engine is loaded by [`App::start_pipeline`].
+    /// The one catalog of a process without tenants: see [`App::with`].
     pub(crate) async fn new(config: Config) -> Result<App, StartError> {
+        let shared = Shared::new(&config);
+        App::with(config, &shared).await
+    }
+
+    /// Creates the folders (clearing what a killed run left in them) and the catalog's parts, and
+    /// in cluster mode connects to the broker; the engine is loaded by [`App::start_pipeline`].
+    pub(crate) async fn with(config: Config, shared: &Shared) -> Result<App, StartError> {
         let folders = Folders::from_config(&config);
         let s3 = S3Settings::from_config(&config).map_err(|e| StartError::new(e.0))?;
         if s3.is_some() {
@@ -63,8 +87,7 @@ impl App {
             folders.create_all()?;
             tidy_folders(&config, &folders);
         }
-        let metrics = Arc::new(Metrics::new(&engine_kinds(&config)));
-        let status = Arc::new(Status::default());
+        let (metrics, status, shutdown) = (shared.metrics.clone(), shared.status.clone(), shared.shutdown.clone());
         let (catalog, browse, bucket): (Arc<dyn Catalog>, Arc<dyn Browse>, _) = match s3 {
             Some(settings) => {
                 let bucket = Bucket::open(settings, metrics.storage())?;
@@ -78,7 +101,6 @@ impl App {
                 (catalog.clone(), catalog, None)
             }
         };
-        let shutdown = Shutdown::new();
         let (queue, cluster): (Arc<dyn WorkQueue>, _) = if config.nats_servers().is_some() {
             let cluster = Cluster::start(&config, &folders, bucket.clone(), &status, &metrics, &shutdown).await?;
             (cluster.queue(), Some(cluster))
@@ -101,6 +123,18 @@ impl App {
     pub(crate) async fn start_pipeline(&self, retries: Retries) -> Result<Started, StartError> {
         let engine = self.load_engine().await?;
         self.status.engine_ready();
+        self.start_on(engine, (Turns::new(self.config.worker_count(), &[1]), 0), retries).await
+    }
+
+    /// Opens the stores and builds the pipeline and its workers on a removal engine loaded
+    /// already, taking turns with other catalogs' workers (`share`: the turns and this catalog's
+    /// place among them).
+    pub(crate) async fn start_on(
+        &self,
+        engine: Arc<dyn RemovalEngine>,
+        share: (Arc<Turns>, usize),
+        retries: Retries,
+    ) -> Result<Started, StartError> {
         let cutouts: Arc<dyn CutoutCache> = match &self.bucket {
             Some(bucket) => Arc::new(BucketCutouts::new(bucket.clone(), self.config.cache_enabled.0)),
             None => {
@@ -159,12 +193,13 @@ impl App {
             self.metrics.clone(),
             retries,
             self.shutdown.clone(),
+            share,
         );
         Ok(Started { workers, journal })
     }
 
     /// The configured engine, with a background probe of a remote engine's reachability.
-    async fn load_engine(&self) -> Result<Arc<dyn RemovalEngine>, StartError> {
+    pub(crate) async fn load_engine(&self) -> Result<Arc<dyn RemovalEngine>, StartError> {
         let engine = Engine::from_config(&self.config)?;
         self.status.add_dependency(engine.health);
         if let Some(remote) = engine.remote {

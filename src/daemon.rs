@@ -3,11 +3,12 @@
 //! for signals. Stopping goes through the one [`Shutdown`] every task holds; jobs in flight get
 //! `SHUTDOWN_TIMEOUT` to finish, and every task is joined before exit.
 
-use crate::app::App;
+use crate::app::{App, Shared};
+use crate::catalog::bucket::Bucket;
 use crate::config::{Config, NodeRole, Sources};
 use crate::console::{Console, Deps};
 use crate::error::StartError;
-use crate::health::Health;
+use crate::health::{Health, Watched};
 use crate::http::{router, Endpoints};
 use crate::logging::Logging;
 use crate::queue::WorkQueue;
@@ -19,7 +20,7 @@ use crate::systemd;
 use crate::hooks;
 use crate::listing::{Discovered, Lister, ListingSettings};
 use crate::watch::{Watch, WatchSettings};
-use crate::worker::Retries;
+use crate::worker::{Retries, Turns};
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{error, info, warn};
@@ -34,19 +35,28 @@ const LINGER: Duration = Duration::from_secs(2);
 
 pub(crate) async fn run(config: Config, sources: Sources, logging: Logging) -> Result<(), StartError> {
     let mut signals = signals::listen()?;
-    let app = App::new(config).await?;
-    let config = &app.config;
-    let shutdown = app.shutdown.clone();
+    let shared = Shared::new(&config);
+    let apps = open_catalogs(&config, &shared).await?;
+    let config = &config;
+    let shutdown = shared.shutdown.clone();
+    let first = &apps[0].1;
+    let tenants = !config.tenants.is_empty();
 
     let resources = Arc::new(Resources::default());
+    let catalogs = apps
+        .iter()
+        .map(|(_, app)| Watched {
+            folders: app.folders.clone(),
+            bucket: app.bucket.as_ref().map(|b| b.url()),
+            queue: app.queue.clone(),
+        })
+        .collect();
     let health = Arc::new(Health {
-        status: app.status.clone(),
-        folders: app.folders.clone(),
-        bucket: app.bucket.as_ref().map(|b| b.url()),
-        queue: app.queue.clone(),
+        status: shared.status.clone(),
+        catalogs,
         resources: resources.clone(),
-        engine: app.engine_kind(),
-        waiting: app.metrics.inputs_waiting.clone(),
+        engine: first.engine_kind(),
+        waiting: shared.metrics.inputs_waiting.clone(),
         stuck_after: STUCK_AFTER.max(config.gradio_timeout.0 * 2),
     });
     let addr = config.http_socket_addr()?;
@@ -60,27 +70,38 @@ pub(crate) async fn run(config: Config, sources: Sources, logging: Logging) -> R
         metrics: config.metrics_enabled.0,
         log_requests: config.log_requests.0,
     };
-    let console = config.console_enabled.0.then(|| {
+    if tenants && config.console_enabled.0 {
+        warn!("the web console does not serve tenants yet: it is off while [[tenants]] are configured (CONSOLE_ENABLED=false silences this)");
+    }
+    let console = (config.console_enabled.0 && !tenants).then(|| {
         let deps = Deps {
-            catalog: app.browse.clone(),
-            state: app.folders.state.clone(),
-            queue_arrivals: app.bucket.is_some(),
-            status: app.status.clone(),
-            metrics: app.metrics.clone(),
-            queue: app.queue.clone(),
-            engine: app.engine_kind(),
+            catalog: first.browse.clone(),
+            state: first.folders.state.clone(),
+            queue_arrivals: first.bucket.is_some(),
+            status: shared.status.clone(),
+            metrics: shared.metrics.clone(),
+            queue: first.queue.clone(),
+            engine: first.engine_kind(),
             shutdown: shutdown.clone(),
         };
         Console::new(config, addr, deps)
     });
     // With a bucket, what the lister and the webhook queued is shared, so each version is queued once.
-    let discovered =
-        app.bucket.as_ref().map(|b| (b.clone(), Discovered::new(app.queue.clone(), app.metrics.clone(), b.metrics().clone())));
-    let hooks = discovered.as_ref().map(|(bucket, discovered)| {
+    let discovered: Vec<Option<(Arc<Bucket>, Arc<Discovered>)>> = apps
+        .iter()
+        .map(|(_, app)| {
+            let bucket = app.bucket.as_ref()?;
+            Some((bucket.clone(), Discovered::new(app.queue.clone(), app.metrics.clone(), bucket.metrics().clone())))
+        })
+        .collect();
+    if tenants && config.s3_webhook_token.is_some() {
+        warn!("POST /hooks/s3 does not serve tenants yet: with [[tenants]] new objects are found by listing");
+    }
+    let hooks = discovered.first().and_then(Option::as_ref).filter(|_| !tenants).map(|(bucket, discovered)| {
         let token = config.s3_webhook_token.as_ref().map(|t| t.expose().trim().to_owned());
         hooks::routes(bucket.clone(), discovered.clone(), token)
     });
-    let routes = router(health, app.metrics.clone(), endpoints, console.as_ref().map(|c| c.routes()), hooks);
+    let routes = router(health, shared.metrics.clone(), endpoints, console.as_ref().map(|c| c.routes()), hooks);
     let stopped = shutdown.stopped();
     shutdown.spawn(async move {
         if let Err(e) = axum::serve(listener, routes).with_graceful_shutdown(stopped).await {
@@ -93,71 +114,53 @@ pub(crate) async fn run(config: Config, sources: Sources, logging: Logging) -> R
         info!("{}", console.describe(addr));
     }
 
-    let started = app.start_pipeline(Retries::Forever).await?;
-    started.workers.spawn(config.worker_count());
-    if let Some(console) = &console {
-        console.attach(started.journal.clone(), started.workers.clone());
-    }
-    if config.node_role == NodeRole::All {
-        match discovered {
-            Some((bucket, discovered)) => {
-                let lister = Lister::new(
-                    bucket,
-                    app.cluster.clone(),
-                    discovered,
-                    app.queue.clone(),
-                    app.status.clone(),
-                    ListingSettings {
-                        min: config.poll_interval.0.min(Duration::from_secs(1)),
-                        max: LIST_IDLE_INTERVAL,
-                        sweep: config.rescan_interval.0,
-                    },
-                );
-                shutdown.spawn(lister.run(shutdown.clone()));
-            }
-            None => {
-                let watch = Watch::new(
-                    app.folders.clone(),
-                    app.queue.clone(),
-                    app.metrics.clone(),
-                    app.status.clone(),
-                    WatchSettings {
-                        mode: config.watch_mode,
-                        poll_interval: config.poll_interval.0,
-                        rescan_interval: config.rescan_interval.0,
-                    },
-                );
-                shutdown.spawn(watch.run(shutdown.clone()));
-            }
+    // One engine for every catalog, and turns shared by their workers by weight.
+    let engine = first.load_engine().await?;
+    shared.status.engine_ready();
+    let weights: Vec<u32> = match tenants {
+        true => config.tenants.iter().map(|t| t.weight).collect(),
+        false => vec![1],
+    };
+    let turns = Turns::new(config.worker_count(), &weights);
+    shared.status.expect_scans(apps.len());
+    for (i, ((tenant, app), discovered)) in apps.iter().zip(discovered).enumerate() {
+        let started = app.start_on(engine.clone(), (turns.clone(), i), Retries::Forever).await?;
+        started.workers.spawn(config.worker_count());
+        if let Some(console) = &console {
+            console.attach(started.journal.clone(), started.workers.clone());
         }
-    } else {
-        // A worker node finds nothing itself: the nodes with role `all` do.
-        app.status.set_watch_mode("none (NODE_ROLE=worker)");
-        app.status.first_scan_done();
+        find_inputs(app, discovered);
+        info!(
+            tenant = tenant.as_deref().unwrap_or("-"),
+            catalog = %app.catalog.location(),
+            "serving {}",
+            tenant.as_ref().map_or("the catalog".to_owned(), |t| format!("tenant {t}"))
+        );
     }
     info!(
         version = env!("CARGO_PKG_VERSION"),
-        engine = app.engine_kind().label(),
+        engine = first.engine_kind().label(),
         jpeg = %crate::encode::jpeg::ENCODER.describe(),
         workers = config.worker_count(),
         node = %config.node(),
-        cluster = app.cluster.is_some(),
+        cluster = first.cluster.is_some(),
         base = %config.base_path.display(),
-        catalog = %app.catalog.location(),
+        catalogs = apps.len(),
         "thumbgen started"
     );
-    shutdown.spawn(tell_systemd(app.status.clone(), app.queue.clone(), STUCK_AFTER, shutdown.clone()));
+    let queues: Vec<Arc<dyn WorkQueue>> = apps.iter().map(|(_, app)| app.queue.clone()).collect();
+    shutdown.spawn(tell_systemd(shared.status.clone(), queues.clone(), STUCK_AFTER, shutdown.clone()));
 
     while let Some(Signal::Reload) = signals.recv().await {
-        reload(&sources, config, &logging, &app);
+        reload(&sources, config, &logging, &shared.status);
     }
 
-    let in_flight = app.metrics.jobs_in_flight.get();
+    let in_flight = shared.metrics.jobs_in_flight.get();
     info!(in_flight, "stopping: finishing jobs in flight (at most {:?})", config.shutdown_timeout.0);
-    app.status.set_shutting_down();
+    shared.status.set_shutting_down();
     systemd::notify("STOPPING=1\nSTATUS=finishing jobs in flight");
     shutdown.stop();
-    app.queue.close();
+    queues.iter().for_each(|q| q.close());
     tokio::select! {
         joined = shutdown.join(config.shutdown_timeout.0 + LINGER) => {
             if !joined {
@@ -166,15 +169,66 @@ pub(crate) async fn run(config: Config, sources: Sources, logging: Logging) -> R
         }
         _ = signals.recv() => warn!("second stop signal: exiting without waiting"),
     }
-    app.queue.hand_back().await;
+    for queue in &queues {
+        queue.hand_back().await;
+    }
     info!("thumbgen stopped");
     Ok(())
+}
+
+/// The catalogs this process serves: the one of `BASE_PATH` (or `STORAGE_URL`), or one per
+/// tenant (design §10), each named.
+async fn open_catalogs(config: &Config, shared: &Shared) -> Result<Vec<(Option<String>, App)>, StartError> {
+    if config.tenants.is_empty() {
+        return Ok(vec![(None, App::with(config.clone(), shared).await?)]);
+    }
+    let mut apps = Vec::new();
+    for tenant in &config.tenants {
+        let app = App::with(config.for_tenant(tenant), shared)
+            .await
+            .map_err(|e| e.context(format!("tenant {}", tenant.name)))?;
+        apps.push((Some(tenant.name.clone()), app));
+    }
+    Ok(apps)
+}
+
+/// Starts what finds a catalog's new inputs: the lister of a bucket, the watcher of folders, or
+/// nothing on a worker node (the nodes with role `all` find them).
+fn find_inputs(app: &App, discovered: Option<(Arc<Bucket>, Arc<Discovered>)>) {
+    let (config, shutdown) = (&app.config, &app.shutdown);
+    if config.node_role != NodeRole::All {
+        app.status.set_watch_mode("none (NODE_ROLE=worker)");
+        app.status.first_scan_done();
+        return;
+    }
+    match discovered {
+        Some((bucket, discovered)) => {
+            let settings = ListingSettings {
+                min: config.poll_interval.0.min(Duration::from_secs(1)),
+                max: LIST_IDLE_INTERVAL,
+                sweep: config.rescan_interval.0,
+            };
+            let lister =
+                Lister::new(bucket, app.cluster.clone(), discovered, app.queue.clone(), app.status.clone(), settings);
+            shutdown.spawn(lister.run(shutdown.clone()));
+        }
+        None => {
+            let settings = WatchSettings {
+                mode: config.watch_mode,
+                poll_interval: config.poll_interval.0,
+                rescan_interval: config.rescan_interval.0,
+            };
+            let watch =
+                Watch::new(app.folders.clone(), app.queue.clone(), app.metrics.clone(), app.status.clone(), settings);
+            shutdown.spawn(watch.run(shutdown.clone()));
+        }
+    }
 }
 
 /// READY=1 once the first scan is done, then watchdog pings while the pipeline makes progress:
 /// when work waits and no job has finished for `stuck_after`, pings stop and systemd restarts
 /// the service (with `WatchdogSec` set).
-async fn tell_systemd(status: Arc<Status>, queue: Arc<dyn WorkQueue>, stuck_after: Duration, shutdown: Shutdown) {
+async fn tell_systemd(status: Arc<Status>, queues: Vec<Arc<dyn WorkQueue>>, stuck_after: Duration, shutdown: Shutdown) {
     while !status.is_first_scan_done() {
         if !shutdown.sleep(Duration::from_millis(50)).await {
             return;
@@ -183,7 +237,7 @@ async fn tell_systemd(status: Arc<Status>, queue: Arc<dyn WorkQueue>, stuck_afte
     systemd::notify(&format!("READY=1\nSTATUS=watching for files (pid {})", std::process::id()));
     let Some(interval) = systemd::watchdog_interval() else { return };
     loop {
-        let stuck = !queue.is_idle() && status.since_progress() > stuck_after;
+        let stuck = !queues.iter().all(|q| q.is_idle()) && status.since_progress() > stuck_after;
         if stuck {
             warn!(
                 "pipeline stuck: no job finished for {} s; withholding the watchdog ping",
@@ -200,7 +254,7 @@ async fn tell_systemd(status: Arc<Status>, queue: Arc<dyn WorkQueue>, stuck_afte
 
 /// SIGHUP: read the configuration again. The log level changes at once; everything else needs a
 /// restart, and the log says which keys changed.
-fn reload(sources: &Sources, running: &Config, logging: &Logging, app: &App) {
+fn reload(sources: &Sources, running: &Config, logging: &Logging, status: &Status) {
     match Config::load(sources) {
         Err(e) => error!("configuration reload failed, keeping the running settings: {e}"),
         Ok(new) => {
@@ -211,7 +265,7 @@ fn reload(sources: &Sources, running: &Config, logging: &Logging, app: &App) {
             } else {
                 warn!(keys = %changed.join(", "), "configuration reloaded; these changes take effect after a restart");
             }
-            app.status.request_rescan();
+            status.request_rescan();
         }
     }
 }

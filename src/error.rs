@@ -250,6 +250,12 @@ impl StartError {
         self.advice = Some(advice.into());
         self
     }
+
+    /// Says what the failure concerned (`tenant shop-a: …`).
+    pub(crate) fn context(mut self, context: impl std::fmt::Display) -> StartError {
+        self.what = format!("{context}: {}", self.what);
+        self
+    }
 }
 
 impl fmt::Display for StartError {

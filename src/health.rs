@@ -74,14 +74,20 @@ impl Report {
     }
 }
 
-/// Everything the checks read.
-pub(crate) struct Health {
-    pub status: Arc<Status>,
+/// One catalog as the checks see it (one per tenant, design §10).
+pub(crate) struct Watched {
     pub folders: Folders,
     /// `s3://bucket/prefix` when the catalog is in a bucket: then only the state folder is local,
     /// and the store's own health is one of the dependencies.
     pub bucket: Option<String>,
     pub queue: Arc<dyn WorkQueue>,
+}
+
+/// Everything the checks read.
+pub(crate) struct Health {
+    pub status: Arc<Status>,
+    /// Every catalog served (at least one); the first one's disk is the one reported.
+    pub catalogs: Vec<Watched>,
     pub resources: Arc<Resources>,
     pub engine: EngineKind,
     /// Inputs waiting to be retried, by cause (`thumbgen_inputs_waiting`).
@@ -117,8 +123,8 @@ impl Health {
     }
 
     fn application(&self) -> Check {
-        let queued = self.queue.len();
-        let idle = self.queue.is_idle();
+        let queued: usize = self.catalogs.iter().map(|c| c.queue.len()).sum();
+        let idle = self.catalogs.iter().all(|c| c.queue.is_idle());
         let stalled = self.status.since_progress();
         let waiting: Vec<(Cause, i64)> = Cause::ALL
             .into_iter()
@@ -217,29 +223,32 @@ impl Health {
     }
 
     fn storage(&self) -> Check {
-        let f = &self.folders;
         let mut problems = Vec::new();
-        let (inputs, written): (&[_], &[_]) = match &self.bucket {
-            None => (
-                &[("products", &f.products), ("backgrounds", &f.backgrounds)],
-                &[("output", &f.output), ("rejected", &f.rejected), ("state", &f.state)],
-            ),
-            Some(_) => (&[], &[("state", &f.state)]),
-        };
-        for (what, dir) in inputs {
-            if !dir.is_dir() {
-                problems.push(format!("{what} folder {} is missing", dir.display()));
+        for catalog in &self.catalogs {
+            let f = &catalog.folders;
+            let (inputs, written): (&[_], &[_]) = match &catalog.bucket {
+                None => (
+                    &[("products", &f.products), ("backgrounds", &f.backgrounds)],
+                    &[("output", &f.output), ("rejected", &f.rejected), ("state", &f.state)],
+                ),
+                Some(_) => (&[], &[("state", &f.state)]),
+            };
+            for (what, dir) in inputs {
+                if !dir.is_dir() {
+                    problems.push(format!("{what} folder {} is missing", dir.display()));
+                }
+            }
+            for (what, dir) in written {
+                if let Err(e) = Folders::writable(dir) {
+                    problems.push(format!("{what} folder {} is not writable: {e}", dir.display()));
+                }
             }
         }
-        for (what, dir) in written {
-            if let Err(e) = Folders::writable(dir) {
-                problems.push(format!("{what} folder {} is not writable: {e}", dir.display()));
-            }
-        }
-        let local = if self.bucket.is_some() { &f.state } else { &f.output };
+        let (f, bucket) = (&self.catalogs[0].folders, &self.catalogs[0].bucket);
+        let local = if bucket.is_some() { &f.state } else { &f.output };
         let free = free_bytes(local);
         let mut details = json!({ "output_free_bytes": free, "output_path": f.output.display().to_string() });
-        if let Some(url) = &self.bucket {
+        if let Some(url) = bucket {
             details = json!({ "catalog": url, "state_free_bytes": free, "state_path": f.state.display().to_string() });
         }
         if !problems.is_empty() {
@@ -285,10 +294,10 @@ impl Health {
 
     /// Ready once the folders exist, the engine is loaded and the first scan is done.
     pub(crate) fn ready(&self) -> (bool, Value) {
-        let folders = match self.bucket {
-            Some(_) => self.folders.state.is_dir(),
-            None => self.folders.products.is_dir() && self.folders.backgrounds.is_dir() && self.folders.output.is_dir(),
-        };
+        let folders = self.catalogs.iter().all(|c| match c.bucket {
+            Some(_) => c.folders.state.is_dir(),
+            None => c.folders.products.is_dir() && c.folders.backgrounds.is_dir() && c.folders.output.is_dir(),
+        });
         let engine = self.status.is_engine_ready();
         let scanned = self.status.is_first_scan_done();
         let mut body = json!({ "folders": folders, "engine": engine, "first_scan": scanned });
@@ -336,9 +345,11 @@ mod tests {
         let gauge = || prometheus::IntGauge::new("g", "g").unwrap();
         Health {
             status: status.clone(),
-            folders: base.folders.clone(),
-            bucket: None,
-            queue: Arc::new(LocalQueue::new(8, gauge(), gauge())),
+            catalogs: vec![Watched {
+                folders: base.folders.clone(),
+                bucket: None,
+                queue: Arc::new(LocalQueue::new(8, gauge(), gauge())),
+            }],
             resources: Arc::default(),
             engine: EngineKind::Local,
             waiting: crate::metrics::Metrics::new(&[EngineKind::Local]).inputs_waiting.clone(),

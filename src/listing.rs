@@ -111,6 +111,8 @@ pub(crate) struct Lister {
     settings: ListingSettings,
     /// Per folder, the last key listed: where the tail listing starts.
     tail: HashMap<InputKind, String>,
+    /// Rescans asked for that this lister has seen.
+    rescans_seen: u64,
 }
 
 impl Lister {
@@ -122,7 +124,7 @@ impl Lister {
         status: Arc<Status>,
         settings: ListingSettings,
     ) -> Lister {
-        Lister { bucket, cluster, discovered, queue, status, settings, tail: HashMap::new() }
+        Lister { bucket, cluster, discovered, queue, status, settings, tail: HashMap::new(), rescans_seen: 0 }
     }
 
     /// Runs until shutdown: a sweep at start (readiness waits for it), then tails and sweeps. In
@@ -165,7 +167,7 @@ impl Lister {
                 }
                 (true, true) => {}
             }
-            let found = if sweep_due || self.queue.take_overflow() || self.status.take_rescan_request() {
+            let found = if sweep_due || self.queue.take_overflow() || self.status.rescan_requested(&mut self.rescans_seen) {
                 let swept = self.sweep().await;
                 if swept.is_some() {
                     last_sweep = Instant::now();

@@ -33,10 +33,23 @@ pub(crate) struct StorageMetrics {
 }
 
 /// The requests `thumbgen_storage_requests_total` counts, by its `op` label.
-const STORAGE_OPS: [&str; 6] = ["list", "head", "get", "put", "copy", "delete"];
+const STORAGE_OPS: [&str; 10] = [
+    "list",
+    "head",
+    "get",
+    "put",
+    "copy",
+    "delete",
+    "create_multipart",
+    "upload_part",
+    "complete_multipart",
+    "abort_multipart",
+];
 
 pub(crate) struct Metrics {
     registry: Registry,
+    /// The object-storage series, once a catalog in a bucket asked for them.
+    storage: std::sync::OnceLock<StorageMetrics>,
     pub files_detected: IntCounterVec,
     pub thumbnails_written: IntCounter,
     pub inputs_rejected: IntCounterVec,
@@ -149,6 +162,7 @@ impl Metrics {
         }
         Metrics {
             registry,
+            storage: std::sync::OnceLock::new(),
             files_detected,
             thumbnails_written,
             inputs_rejected,
@@ -192,8 +206,13 @@ impl Metrics {
         cluster
     }
 
-    /// Adds the object-storage series (a catalog in a bucket only).
+    /// The object-storage series, added when a catalog in a bucket first asks (every tenant's
+    /// bucket counts into them).
     pub(crate) fn storage(&self) -> StorageMetrics {
+        self.storage.get_or_init(|| self.register_storage()).clone()
+    }
+
+    fn register_storage(&self) -> StorageMetrics {
         let storage = StorageMetrics {
             requests: IntCounterVec::new(
                 Opts::new("thumbgen_storage_requests_total", "Requests to the object store, by operation and outcome."),

@@ -3,17 +3,19 @@
 
 use crate::dependency::Dependency;
 use crate::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub(crate) struct Status {
     started: Instant,
-    first_scan: AtomicBool,
+    /// Catalogs whose first scan is still to finish (one per tenant).
+    scans_pending: AtomicUsize,
     engine_ready: AtomicBool,
     /// What the daemon relies on outside itself (a remote engine, the cluster's broker).
     dependencies: Mutex<Vec<Arc<dyn Dependency>>>,
-    rescan_requested: AtomicBool,
+    /// Rescans asked for so far (SIGHUP): each watcher compares with the count it has seen.
+    rescans: AtomicU64,
     shutting_down: AtomicBool,
     watch_mode: Mutex<&'static str>,
     /// Milliseconds since `started` when a job last finished.
@@ -26,10 +28,10 @@ impl Default for Status {
     fn default() -> Self {
         Status {
             started: Instant::now(),
-            first_scan: AtomicBool::new(false),
+            scans_pending: AtomicUsize::new(1),
             engine_ready: AtomicBool::new(false),
             dependencies: Mutex::new(Vec::new()),
-            rescan_requested: AtomicBool::new(false),
+            rescans: AtomicU64::new(0),
             shutting_down: AtomicBool::new(false),
             watch_mode: Mutex::new("starting"),
             last_progress_ms: AtomicU64::new(0),
@@ -43,12 +45,19 @@ impl Status {
         self.started.elapsed()
     }
 
-    pub(crate) fn first_scan_done(&self) {
-        self.first_scan.store(true, Ordering::SeqCst);
+    /// Sets how many catalogs scan before the daemon counts as scanned (one unless tenants).
+    pub(crate) fn expect_scans(&self, catalogs: usize) {
+        self.scans_pending.store(catalogs, Ordering::SeqCst);
     }
 
+    /// One catalog's first scan is done.
+    pub(crate) fn first_scan_done(&self) {
+        let _ = self.scans_pending.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| Some(n.saturating_sub(1)));
+    }
+
+    /// True once every catalog's first scan is done.
     pub(crate) fn is_first_scan_done(&self) -> bool {
-        self.first_scan.load(Ordering::SeqCst)
+        self.scans_pending.load(Ordering::SeqCst) == 0
     }
 
     pub(crate) fn engine_ready(&self) {
@@ -67,12 +76,15 @@ impl Status {
         self.engine_ready.load(Ordering::SeqCst)
     }
 
+    /// Asks every watcher and lister for a full rescan.
     pub(crate) fn request_rescan(&self) {
-        self.rescan_requested.store(true, Ordering::SeqCst);
+        self.rescans.fetch_add(1, Ordering::SeqCst);
     }
 
-    pub(crate) fn take_rescan_request(&self) -> bool {
-        self.rescan_requested.swap(false, Ordering::SeqCst)
+    /// Whether a rescan was asked for since the one a watcher last saw (`seen`, updated).
+    pub(crate) fn rescan_requested(&self, seen: &mut u64) -> bool {
+        let now = self.rescans.load(Ordering::SeqCst);
+        std::mem::replace(seen, now) != now
     }
 
     pub(crate) fn set_shutting_down(&self) {

@@ -70,6 +70,7 @@ impl Config {
             }
         }
         self.check_cluster()?;
+        self.check_tenants()?;
         if self.console_secret().is_some_and(|t| t.chars().count() < MIN_CONSOLE_TOKEN) {
             return Err(ConfigError(format!(
                 "console_token (CONSOLE_TOKEN) must be at least {MIN_CONSOLE_TOKEN} characters; make one with \

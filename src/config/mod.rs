@@ -10,11 +10,13 @@ mod choices;
 mod env_file;
 mod keys;
 mod storage;
+mod tenants;
 mod values;
 
 pub(crate) use choices::{EngineChoice, LogFormat, LogLevel, NodeRole, WatchMode};
 pub use keys::ENV_KEYS;
 pub(crate) use storage::S3Settings;
+pub use tenants::TenantConfig;
 pub(crate) use values::{ByteSize, Flag, Seconds, Secret, Text};
 
 use crate::error::ConfigError;
@@ -115,6 +117,8 @@ pub struct Config {
     pub preset: Preset,
     /// More presets; each adds `__<name>` to its file names.
     pub extra_presets: Vec<Preset>,
+    /// Several shops in one deployment (design §10); none: one catalog.
+    pub tenants: Vec<TenantConfig>,
 }
 
 impl Default for Config {
@@ -178,6 +182,7 @@ impl Default for Config {
             s3_webhook_token: None,
             preset: Preset::default(),
             extra_presets: Vec::new(),
+            tenants: Vec::new(),
         }
     }
 }
@@ -227,7 +232,8 @@ impl Config {
         if let Some(level) = &sources.log_level {
             figment = figment.merge(("log_level", level));
         }
-        let config: Config = figment.extract().map_err(check::describe_figment_error)?;
+        let mut config: Config = figment.extract().map_err(check::describe_figment_error)?;
+        config.tenant_tokens_from(|variable| std::env::var(variable).ok());
         config.validate()?;
         Ok(config)
     }

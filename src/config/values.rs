@@ -147,6 +147,10 @@ text_serde!(ByteSize);
 pub struct Secret(String);
 
 impl Secret {
+    pub(crate) fn new(secret: String) -> Secret {
+        Secret(secret)
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }

@@ -67,6 +67,8 @@ struct Running {
     tick: Duration,
     last_poll: Instant,
     last_rescan: Instant,
+    /// Rescans asked for that this watcher has seen.
+    rescans_seen: u64,
 }
 
 impl Running {
@@ -80,7 +82,7 @@ impl Running {
         // order each time, and starve the files the overflow dropped.
         let overflowed = me.queue.take_overflow();
         let polling = self.watcher.is_none();
-        if recreated || rescan_due || me.status.take_rescan_request() {
+        if recreated || rescan_due || me.status.rescan_requested(&mut self.rescans_seen) {
             debug!("full rescan");
             me.scan_all(true);
             self.last_rescan = Instant::now();
@@ -165,7 +167,7 @@ impl Watch {
             self.folders.backgrounds.display()
         );
         let tick = if polling { self.settings.poll_interval } else { TICK };
-        Running { tick, watch: self, watcher, last_poll: Instant::now(), last_rescan: Instant::now() }
+        Running { tick, watch: self, watcher, last_poll: Instant::now(), last_rescan: Instant::now(), rescans_seen: 0 }
     }
 
     fn start_inotify(&mut self) -> Result<notify::RecommendedWatcher, WatchError> {

@@ -1,15 +1,18 @@
 //! Workers: take jobs from the queue, run the pipeline on a blocking thread, and decide what a
 //! result means for the rest of the system — retry later ([`retry`]), queue every product for a
 //! new background, count it for the summary ([`tally`]); jobs that were in flight when a process
-//! died run alone ([`isolation`]).
+//! died run alone ([`isolation`]); how many run at once, and whose runs next when tenants share the
+//! workers, is [`turns`].
 
 mod isolation;
 mod retry;
 mod space;
 mod tally;
+mod turns;
 
 pub(crate) use retry::Retries;
 pub(crate) use tally::Tally;
+pub(crate) use turns::Turns;
 
 use crate::error::{Cause, JobError, Transient};
 use crate::job::Job;
@@ -37,6 +40,10 @@ pub(crate) struct Workers {
     retry: retry::Retry,
     shutdown: Shutdown,
     isolation: isolation::Isolation,
+    /// The turns this catalog's jobs take, shared with the other tenants' workers, and its place
+    /// among them.
+    turns: Arc<Turns>,
+    tenant: usize,
     pub tally: Tally,
 }
 
@@ -48,6 +55,7 @@ impl Workers {
         metrics: Arc<Metrics>,
         retries: Retries,
         shutdown: Shutdown,
+        (turns, tenant): (Arc<Turns>, usize),
     ) -> Arc<Workers> {
         // A full disk is one of these: where outputs, rejections and the state are written.
         let storage = pipeline.storage_dirs();
@@ -59,6 +67,8 @@ impl Workers {
             metrics,
             shutdown,
             isolation: isolation::Isolation::default(),
+            turns,
+            tenant,
             tally: Tally::default(),
         })
     }
@@ -85,6 +95,7 @@ impl Workers {
 
     async fn work(self: Arc<Self>) {
         while let Some(job) = self.queue.pop().await {
+            let share = self.turns.take(self.tenant).await;
             let pipeline = self.pipeline.clone();
             let running = job.clone();
             let crashed = self.queue.crashed_runs(&job);
@@ -113,6 +124,7 @@ impl Workers {
                 tokio::task::spawn_blocking(move || pipeline.run(&running)).await
             };
             drop(turn);
+            drop(share);
             self.status.progress();
             match result {
                 Ok(Ok(outcome)) => self.finished(&job, outcome).await,
