@@ -6,7 +6,7 @@
 use crate::app::{App, Shared};
 use crate::catalog::bucket::Bucket;
 use crate::config::{Config, NodeRole, Sources};
-use crate::console::{Console, Deps};
+use crate::console::{Console, Deps, Overview, TenantScope};
 use crate::error::StartError;
 use crate::health::{Health, Watched};
 use crate::http::{router, Endpoints};
@@ -70,22 +70,34 @@ pub(crate) async fn run(config: Config, sources: Sources, logging: Logging) -> R
         metrics: config.metrics_enabled.0,
         log_requests: config.log_requests.0,
     };
-    if tenants && config.console_enabled.0 {
-        warn!("the web console does not serve tenants yet: it is off while [[tenants]] are configured (CONSOLE_ENABLED=false silences this)");
-    }
-    let console = (config.console_enabled.0 && !tenants).then(|| {
-        let deps = Deps {
-            catalog: first.browse.clone(),
-            state: first.folders.state.clone(),
-            queue_arrivals: first.bucket.is_some(),
-            status: shared.status.clone(),
-            metrics: shared.metrics.clone(),
-            queue: first.queue.clone(),
-            engine: first.engine_kind(),
-            shutdown: shutdown.clone(),
-        };
-        Console::new(config, addr, deps)
-    });
+    // One console per catalog: at `/`, or per tenant under `/t/NAME/` with the operator's
+    // overview at `/`.
+    let consoles: Vec<Arc<Console>> = match config.console_enabled.0 {
+        false => Vec::new(),
+        true => apps
+            .iter()
+            .zip(config.tenants.iter().map(Some).chain(std::iter::repeat(None)))
+            .map(|((_, app), tenant)| {
+                let deps = Deps {
+                    tenant: tenant.map(|t| TenantScope { name: t.name.clone(), token: t.secret().map(str::to_owned) }),
+                    catalog: app.browse.clone(),
+                    state: app.folders.state.clone(),
+                    queue_arrivals: app.bucket.is_some(),
+                    status: shared.status.clone(),
+                    metrics: shared.metrics.clone(),
+                    queue: app.queue.clone(),
+                    engine: app.engine_kind(),
+                    shutdown: shutdown.clone(),
+                };
+                Console::new(&app.config, addr, deps)
+            })
+            .collect(),
+    };
+    let overview = (tenants && !consoles.is_empty()).then(|| Overview::new(config, addr, consoles.clone()));
+    let console_routes = match &overview {
+        Some(overview) => Some(consoles.iter().fold(overview.routes(), |routes, c| routes.merge(c.routes()))),
+        None => consoles.first().map(|c| c.routes()),
+    };
     // With a bucket, what the lister and the webhook queued is shared, so each version is queued once.
     let discovered: Vec<Option<(Arc<Bucket>, Arc<Discovered>)>> = apps
         .iter()
@@ -101,7 +113,7 @@ pub(crate) async fn run(config: Config, sources: Sources, logging: Logging) -> R
         let token = config.s3_webhook_token.as_ref().map(|t| t.expose().trim().to_owned());
         hooks::routes(bucket.clone(), discovered.clone(), token)
     });
-    let routes = router(health, shared.metrics.clone(), endpoints, console.as_ref().map(|c| c.routes()), hooks);
+    let routes = router(health, shared.metrics.clone(), endpoints, console_routes, hooks);
     let stopped = shutdown.stopped();
     shutdown.spawn(async move {
         if let Err(e) = axum::serve(listener, routes).with_graceful_shutdown(stopped).await {
@@ -110,8 +122,9 @@ pub(crate) async fn run(config: Config, sources: Sources, logging: Logging) -> R
     });
     shutdown.spawn(resources.sample(shutdown.clone()));
     info!(%addr, "serving /health, /health/live, /health/ready and /metrics");
-    if let Some(console) = &console {
-        info!("{}", console.describe(addr));
+    match &overview {
+        Some(overview) => info!("{}", overview.describe(addr)),
+        None => consoles.iter().for_each(|c| info!("{}", c.describe(addr))),
     }
 
     // One engine for every catalog, and turns shared by their workers by weight.
@@ -126,7 +139,7 @@ pub(crate) async fn run(config: Config, sources: Sources, logging: Logging) -> R
     for (i, ((tenant, app), discovered)) in apps.iter().zip(discovered).enumerate() {
         let started = app.start_on(engine.clone(), (turns.clone(), i), Retries::Forever).await?;
         started.workers.spawn(config.worker_count());
-        if let Some(console) = &console {
+        if let Some(console) = consoles.get(i) {
             console.attach(started.journal.clone(), started.workers.clone());
         }
         find_inputs(app, discovered);

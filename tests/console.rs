@@ -60,7 +60,7 @@ fn the_console_is_open_on_loopback_locked_on_other_addresses_and_can_be_removed(
     let csp = page.header("content-security-policy").unwrap();
     assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
     assert_eq!(page.header("x-frame-options"), Some("DENY"));
-    assert!(page.text().contains("/assets/app.js") && !page.text().contains("<script>"));
+    assert!(page.text().contains("src=\"assets/app.js\"") && !page.text().contains("<script>"));
     assert_eq!(get(&d, "/api/status").json()["engine"]["name"], "local");
     assert_eq!(get(&d, "/assets/app.js").header("content-type"), Some("text/javascript; charset=utf-8"));
     assert_eq!(get(&d, "/assets/../Cargo.toml").status, 404);

@@ -117,3 +117,117 @@ fn a_bad_tenant_setting_stops_the_start_with_a_message_naming_the_tenant() {
     assert!(printed.contains("[[tenants]]") && printed.contains("token = \"***\""), "{printed}");
     assert!(!printed.contains("0123456789abcdef") && !printed.contains("from-the-environment"), "{printed}");
 }
+
+#[test]
+fn a_tenants_token_opens_only_its_own_console_and_the_operators_opens_every_one() {
+    use common::web::{multipart, request};
+    const A: &str = "token-of-loja-a-0123456789";
+    const B: &str = "token-of-loja-b-0123456789";
+    const OPERATOR: &str = "token-of-the-operator-0123";
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.path("config")).unwrap();
+    let config = format!("[[tenants]]\nname = \"loja-a\"\ntoken = \"{A}\"\n\n[[tenants]]\nname = \"loja-b\"\n");
+    std::fs::write(sb.path("config/thumbgen.toml"), config).unwrap();
+    let d = sb.start(&[("CONSOLE_TOKEN", OPERATOR), ("TENANT_LOJA_B_TOKEN", B)]);
+    let call = |token: Option<&str>, method: &str, path: &str, body: &[u8], extra: &[(&str, &str)]| {
+        let bearer = token.map(|t| format!("Bearer {t}"));
+        let mut headers: Vec<(&str, &str)> = extra.to_vec();
+        if let Some(b) = &bearer {
+            headers.push(("Authorization", b.as_str()));
+        }
+        request(d.port, method, path, &headers, body).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    };
+    let get = |token: Option<&str>, path: &str| call(token, "GET", path, b"", &[]);
+    sb.drop_file("tenants/loja-a/produtos", "segredo-a.jpg", &synth::product_jpeg(Shape::Box, [30, 60, 200], 51));
+    sb.drop_file("tenants/loja-b/produtos", "segredo-b.jpg", &synth::product_jpeg(Shape::Can, [200, 60, 30], 52));
+    let done = |token: &str, tenant: &str| {
+        let items = get(Some(token), &format!("/t/{tenant}/api/products")).json()["items"].clone();
+        items[0]["state"] == "done"
+    };
+    let made = wait_until(LONG, || done(A, "loja-a") && done(B, "loja-b"));
+    assert!(made, "{}\n{}", get(Some(A), "/t/loja-a/api/products").text(), d.log_text());
+
+    // Every route of each console: its own token and the operator's open it; the other tenant's,
+    // none, or a wrong one do not, and nothing of the tenant is in the refusal.
+    let products = get(Some(A), "/t/loja-a/api/products").json();
+    let thumbnail = products["items"][0]["outputs"][0]["url"].as_str().unwrap().to_owned();
+    assert!(thumbnail.starts_with("/t/loja-a/files/thumbnails/segredo-a.jpg?v="), "{thumbnail}");
+    for (tenant, own, other) in [("loja-a", A, B), ("loja-b", B, A)] {
+        let photo = if tenant == "loja-a" { "segredo-a" } else { "segredo-b" };
+        let routes = [
+            format!("/t/{tenant}/"),
+            format!("/t/{tenant}/api/products"),
+            format!("/t/{tenant}/api/backgrounds"),
+            format!("/t/{tenant}/api/rejected"),
+            format!("/t/{tenant}/api/status"),
+            format!("/t/{tenant}/api/thumbnails.zip"),
+            format!("/t/{tenant}/files/originals/{photo}.jpg"),
+        ];
+        for route in &routes {
+            for token in [Some(own), Some(OPERATOR)] {
+                assert_eq!(get(token, route).status, 200, "{route} with its own or the operator's token");
+            }
+            for token in [Some(other), None, Some("not-a-token-of-anyone-000")] {
+                let refused = get(token, route);
+                // The page sends a browser to its console's login; the API answers 401.
+                let login = format!("/t/{tenant}/login");
+                let expected = if route.ends_with('/') { (303, Some(login.as_str())) } else { (401, None) };
+                let location = refused.header("location").filter(|_| expected.0 == 303);
+                assert_eq!((refused.status, location), expected, "{route} with {token:?}");
+                assert!(!refused.text().contains("segredo"), "{route}: {}", refused.text());
+            }
+        }
+    }
+    let a_catalog = get(Some(A), "/t/loja-a/api/products").text();
+    assert!(a_catalog.contains("segredo-a") && !a_catalog.contains("segredo-b"), "{a_catalog}");
+    assert_eq!(get(Some(A), "/t/loja-a/api/status").json()["products"], 1, "loja-a counts only its own");
+
+    // Crafted names and encoded traversal reach nothing of the other tenant.
+    for path in [
+        "/t/loja-a/files/originals/segredo-b.jpg",
+        "/t/loja-a/files/originals/..%2F..%2Floja-b%2Fprodutos%2Fsegredo-b.jpg",
+        "/t/loja-a/files/thumbnails/segredo-b.jpg",
+        "/t/loja-a/../loja-b/api/products",
+        "/t/loja-a%2F..%2Floja-b/api/products",
+    ] {
+        let answer = get(Some(A), path);
+        assert!(answer.status == 404 || answer.status == 401, "{path}: {}", answer.status);
+        // The same answer as for a name no tenant has: nothing depends on loja-b's files.
+        let nobody = get(Some(A), &path.replace("segredo-b", "inexistente"));
+        assert_eq!(answer.status, nobody.status, "{path}");
+        assert_eq!(answer.text(), nobody.text().replace("inexistente", "segredo-b"), "{path}");
+    }
+
+    // Uploads: into its own catalog only.
+    let (kind, body) = multipart(&[("novo.jpg", &synth::product_jpeg(Shape::Bottle, [90, 90, 90], 53))]);
+    let form = [("Content-Type", kind.as_str())];
+    assert_eq!(call(Some(A), "POST", "/t/loja-b/api/upload?folder=produtos", &body, &form).status, 401);
+    assert!(!sb.path("tenants/loja-b/produtos/novo.jpg").exists());
+    assert_eq!(call(Some(A), "POST", "/t/loja-a/api/upload?folder=produtos", &body, &form).status, 201);
+    assert!(sb.path("tenants/loja-a/produtos/novo.jpg").exists());
+
+    // A browser's login cookie is the tenant's own, scoped to its console.
+    let login = call(
+        None,
+        "POST",
+        "/t/loja-a/login",
+        format!("token={A}").as_bytes(),
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+    );
+    let cookie = login.header("set-cookie").unwrap().to_owned();
+    assert!(cookie.starts_with("thumbgen_console_loja-a=") && cookie.contains("Path=/t/loja-a/"), "{cookie}");
+    let session = cookie.split(';').next().unwrap().to_owned();
+    let with_cookie = |path: &str| call(None, "GET", path, b"", &[("Cookie", session.as_str())]).status;
+    assert_eq!((with_cookie("/t/loja-a/api/products"), with_cookie("/t/loja-b/api/products")), (200, 401));
+    assert_eq!(get(Some(A), "/t/loja-a").status, 308, "the console's address without its slash");
+
+    // The operator's overview lists every tenant; a tenant's token does not open it.
+    let overview = get(Some(OPERATOR), "/api/tenants").json();
+    let names: Vec<&str> = overview["items"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["loja-a", "loja-b"]);
+    assert_eq!(overview["items"][1]["products"], 1, "{overview:#}");
+    assert_eq!(get(Some(OPERATOR), "/").status, 200);
+    assert_eq!(get(Some(A), "/api/tenants").status, 401);
+    let page = get(Some(A), "/");
+    assert_eq!((page.status, page.header("location")), (303, Some("/login")), "to the operator's login");
+}

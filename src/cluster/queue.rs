@@ -316,6 +316,10 @@ impl WorkQueue for ClusterQueue {
         self.outbox.len()
     }
 
+    fn running(&self) -> usize {
+        self.running.lock().len()
+    }
+
     /// What this node knows without asking the broker: the jobs it runs, and those it has not
     /// published yet. A job in the stream, or running on another node, is `None` here.
     fn place(&self, job: &Job) -> Option<Place> {

@@ -4,9 +4,11 @@
 //! - **open** — loopback `HTTP_ADDR` and no `CONSOLE_TOKEN`: anyone on this machine. The `Host`
 //!   header must name a loopback host, so a web page cannot reach the console by pointing its own
 //!   domain at 127.0.0.1 (DNS rebinding).
-//! - **token** — `CONSOLE_TOKEN` set (on any address): a browser logs in once at `/login` and gets
-//!   an HttpOnly, SameSite=Strict cookie (a value derived from the token, so changing the token
-//!   logs everyone out); a script sends `Authorization: Bearer <token>`. Failed logins are limited.
+//! - **token** — `CONSOLE_TOKEN` set (on any address), or for a tenant's console (`/t/NAME/`) the
+//!   tenant's token or the operator's `CONSOLE_TOKEN`: a browser logs in once at `login` and gets
+//!   an HttpOnly, SameSite=Strict cookie scoped to its console (a value derived from the token, so
+//!   changing the token logs everyone out); a script sends `Authorization: Bearer <token>`. Failed
+//!   logins are limited. A tenant's token opens only its own console.
 //! - **locked** — a non-loopback `HTTP_ADDR` without a token: 403 with advice (`/health*` and
 //!   `/metrics` are not the console's and stay open).
 //!
@@ -30,6 +32,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The login cookie's name (a tenant's console adds `_<name>`).
 const COOKIE: &str = "thumbgen_console";
 /// How long a login lasts.
 const SESSION_SECONDS: u64 = 30 * 86400;
@@ -40,14 +43,23 @@ const LOGIN_WINDOW: Duration = Duration::from_secs(60);
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; \
                    connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// One accepted token: its hash, and the login cookie's value it gives.
+struct Key {
+    bearer: blake3::Hash,
+    session: String,
+}
+
 enum Mode {
     Open,
-    Token { bearer: blake3::Hash, session: String },
+    Token(Vec<Key>),
     Locked,
 }
 
 pub(super) struct Access {
     mode: Mode,
+    /// Where the console is (`""`, or `/t/NAME` for a tenant's), and its cookie's name.
+    prefix: String,
+    cookie: String,
     failures: Mutex<VecDeque<Instant>>,
 }
 
@@ -63,45 +75,70 @@ enum Caller {
 }
 
 impl Access {
-    pub(super) fn new(addr: SocketAddr, token: Option<&str>) -> Access {
-        let mode = match token {
-            Some(token) => Mode::Token {
+    /// The console of the deployment (`tenant` `None`) or of a tenant, opened by any of `tokens`
+    /// (none: open on loopback, locked elsewhere).
+    pub(super) fn new(addr: SocketAddr, tokens: &[&str], tenant: Option<&str>) -> Access {
+        let keys: Vec<Key> = tokens
+            .iter()
+            .map(|token| Key {
                 bearer: blake3::hash(token.as_bytes()),
                 session: blake3::Hash::from(blake3::derive_key("thumbgen console session v1", token.as_bytes()))
                     .to_hex()
                     .to_string(),
-            },
-            None if addr.ip().is_loopback() => Mode::Open,
-            None => Mode::Locked,
+            })
+            .collect();
+        let mode = match keys.is_empty() {
+            false => Mode::Token(keys),
+            true if addr.ip().is_loopback() => Mode::Open,
+            true => Mode::Locked,
         };
-        Access { mode, failures: Mutex::new(VecDeque::new()) }
+        let (prefix, cookie) = match tenant {
+            Some(name) => (format!("/t/{name}"), format!("{COOKIE}_{name}")),
+            None => (String::new(), COOKIE.to_owned()),
+        };
+        Access { mode, prefix, cookie, failures: Mutex::new(VecDeque::new()) }
     }
 
     pub(super) fn describe(&self, addr: SocketAddr) -> String {
+        let at = format!("http://{addr}{}/", self.prefix);
         match self.mode {
-            Mode::Open => format!("web console at http://{addr}/"),
-            Mode::Token { .. } => format!("web console at http://{addr}/ (log in with CONSOLE_TOKEN)"),
+            Mode::Open => format!("web console at {at}"),
+            Mode::Token(_) if self.prefix.is_empty() => format!("web console at {at} (log in with CONSOLE_TOKEN)"),
+            Mode::Token(_) => format!("web console at {at} (log in with the tenant's token or CONSOLE_TOKEN)"),
             Mode::Locked => format!("web console locked on {addr}: {LOCKED_ADVICE}"),
         }
     }
 
     /// True when browsers log in (a token is set).
     pub(super) fn uses_login(&self) -> bool {
-        matches!(self.mode, Mode::Token { .. })
+        matches!(self.mode, Mode::Token(_))
+    }
+
+    /// Where this console's pages are: `""`, or `/t/NAME` for a tenant's.
+    pub(super) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// A request's path within this console (routes nested under the prefix see it removed
+    /// already; the page at `/t/NAME/` does not).
+    fn local<'a>(&self, path: &'a str) -> &'a str {
+        match path.strip_prefix(self.prefix.as_str()) {
+            Some(rest) if !self.prefix.is_empty() && rest.is_empty() => "/",
+            Some(rest) if !self.prefix.is_empty() => rest,
+            _ => path,
+        }
     }
 
     fn caller(&self, headers: &HeaderMap, public: bool) -> Result<Caller, Problem> {
-        let Mode::Token { bearer, session } = &self.mode else { return Ok(Caller::Anonymous) };
+        let Mode::Token(keys) = &self.mode else { return Ok(Caller::Anonymous) };
         if let Some(presented) = bearer_of(headers) {
-            return if blake3::hash(presented.as_bytes()) == *bearer {
-                Ok(Caller::Script)
-            } else {
-                Err(Problem::Unauthorized)
-            };
-        }
-        match cookie_of(headers) {
             // Compared as hashes: equality of `blake3::Hash` takes constant time.
-            Some(c) if blake3::hash(c.as_bytes()) == blake3::hash(session.as_bytes()) => Ok(Caller::Browser),
+            let presented = blake3::hash(presented.as_bytes());
+            return if keys.iter().any(|k| k.bearer == presented) { Ok(Caller::Script) } else { Err(Problem::Unauthorized) };
+        }
+        let session = cookie_of(headers, &self.cookie).map(|c| blake3::hash(c.as_bytes()));
+        match session {
+            Some(c) if keys.iter().any(|k| blake3::hash(k.session.as_bytes()) == c) => Ok(Caller::Browser),
             _ if public => Ok(Caller::Anonymous),
             _ => Err(Problem::Unauthorized),
         }
@@ -112,11 +149,24 @@ const LOCKED_ADVICE: &str = "HTTP_ADDR is not a loopback address, so the console
                              (e.g. `openssl rand -hex 16`) and restart, or bind HTTP_ADDR to 127.0.0.1. /health and \
                              /metrics stay open.";
 
+/// What the guard and the login stand in front of: a catalog's console, or the operator's
+/// overview of the tenants.
+pub(super) trait Guarded: Send + Sync + 'static {
+    fn access(&self) -> &Access;
+}
+
+impl Guarded for Console {
+    fn access(&self) -> &Access {
+        &self.access
+    }
+}
+
 /// The middleware in front of every console route.
-pub(super) async fn guard(State(console): State<Arc<Console>>, request: Request, next: Next) -> Response {
-    let mut response = match admit(&console.access, &request) {
+pub(super) async fn guard<T: Guarded>(State(console): State<Arc<T>>, request: Request, next: Next) -> Response {
+    let access = console.access();
+    let mut response = match admit(access, &request) {
         Ok(()) => next.run(request).await,
-        Err(problem) if wants_page(&request) => page_for(problem),
+        Err(problem) if wants_page(access, &request) => page_for(access, problem),
         Err(problem) => problem.into_response(),
     };
     let headers = response.headers_mut();
@@ -137,7 +187,7 @@ pub(super) async fn guard(State(console): State<Arc<Console>>, request: Request,
 /// Lets a request in, or says why not.
 fn admit(access: &Access, request: &Request) -> Result<(), Problem> {
     let headers = request.headers();
-    let path = request.uri().path();
+    let path = access.local(request.uri().path());
     let public = path == "/login" || path.starts_with("/assets/");
     match access.mode {
         Mode::Locked if !path.starts_with("/assets/") => {
@@ -202,25 +252,25 @@ fn bearer_of(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-fn cookie_of(headers: &HeaderMap) -> Option<&str> {
+fn cookie_of<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
-        .find_map(|pair| pair.trim().strip_prefix(COOKIE)?.strip_prefix('='))
+        .find_map(|pair| pair.trim().strip_prefix(name)?.strip_prefix('='))
 }
 
 /// A browser asking for a page (not the API) gets a page back.
-fn wants_page(request: &Request) -> bool {
-    let path = request.uri().path();
+fn wants_page(access: &Access, request: &Request) -> bool {
+    let path = access.local(request.uri().path());
     request.method() == Method::GET && (path == "/" || path == "/login")
 }
 
 /// The page for a refused page request: the login form when credentials are missing.
-fn page_for(problem: Problem) -> Response {
+fn page_for(access: &Access, problem: Problem) -> Response {
     match problem {
-        Problem::Unauthorized => Redirect::to("/login").into_response(),
+        Problem::Unauthorized => Redirect::to(&format!("{}/login", access.prefix)).into_response(),
         other => {
             let body = other.body();
             let text = |k: &str| body[k].as_str().unwrap_or_default().to_owned();
@@ -229,10 +279,10 @@ fn page_for(problem: Problem) -> Response {
     }
 }
 
-pub(super) async fn login_page(State(console): State<Arc<Console>>) -> Response {
-    match console.access.mode {
-        Mode::Token { .. } => Html(assets::login(None)).into_response(),
-        _ => Redirect::to("/").into_response(),
+pub(super) async fn login_page<T: Guarded>(State(console): State<Arc<T>>) -> Response {
+    match console.access().mode {
+        Mode::Token(_) => Html(assets::login(None)).into_response(),
+        _ => Redirect::to(&format!("{}/", console.access().prefix)).into_response(),
     }
 }
 
@@ -241,13 +291,16 @@ pub(super) struct Login {
     token: String,
 }
 
-pub(super) async fn login(
-    State(console): State<Arc<Console>>,
+pub(super) async fn login<T: Guarded>(
+    State(console): State<Arc<T>>,
     headers: HeaderMap,
     Form(form): Form<Login>,
 ) -> Response {
-    let access = &console.access;
-    let Mode::Token { bearer, session } = &access.mode else { return Redirect::to("/").into_response() };
+    let access = console.access();
+    let home = format!("{}/", access.prefix);
+    let Mode::Token(keys) = &access.mode else { return Redirect::to(&home).into_response() };
+    let presented = blake3::hash(form.token.trim().as_bytes());
+    let key = keys.iter().find(|k| k.bearer == presented);
     {
         let mut failures = access.failures.lock();
         while failures.front().is_some_and(|t| t.elapsed() > LOGIN_WINDOW) {
@@ -257,22 +310,26 @@ pub(super) async fn login(
             let page = assets::login(Some("Too many failed attempts; wait a minute and try again."));
             return (StatusCode::TOO_MANY_REQUESTS, Html(page)).into_response();
         }
-        if blake3::hash(form.token.trim().as_bytes()) != *bearer {
+        if key.is_none() {
             failures.push_back(Instant::now());
             return (StatusCode::UNAUTHORIZED, Html(assets::login(Some("That is not the console token."))))
                 .into_response();
         }
     }
     let secure = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).is_some_and(|o| o.starts_with("https://"));
+    let session = &key.expect("checked above").session;
     let cookie = format!(
-        "{COOKIE}={session}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECONDS}{}",
+        "{}={session}; Path={home}; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECONDS}{}",
+        access.cookie,
         if secure { "; Secure" } else { "" }
     );
-    with_cookie(Redirect::to("/"), &cookie)
+    with_cookie(Redirect::to(&home), &cookie)
 }
 
-pub(super) async fn logout() -> Response {
-    with_cookie(Redirect::to("/login"), &format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"))
+pub(super) async fn logout<T: Guarded>(State(console): State<Arc<T>>) -> Response {
+    let access = console.access();
+    let cookie = format!("{}=; Path={}/; HttpOnly; SameSite=Strict; Max-Age=0", access.cookie, access.prefix);
+    with_cookie(Redirect::to(&format!("{}/login", access.prefix)), &cookie)
 }
 
 fn with_cookie(redirect: Redirect, cookie: &str) -> Response {
@@ -308,7 +365,7 @@ mod tests {
     #[test]
     fn the_cookie_and_the_bearer_are_read_from_their_headers() {
         let h = headers(&[("cookie", "a=1; thumbgen_console=abc"), ("authorization", "Bearer  tok ")]);
-        assert_eq!(cookie_of(&h), Some("abc"));
+        assert_eq!(cookie_of(&h, COOKIE), Some("abc"));
         assert_eq!(bearer_of(&h), Some("tok"));
         assert_eq!(origin_authority("http://127.0.0.1:8501"), Some("127.0.0.1:8501"));
     }
@@ -317,12 +374,13 @@ mod tests {
     fn the_mode_follows_the_address_and_the_token() {
         let loopback: SocketAddr = "127.0.0.1:1".parse().unwrap();
         let any: SocketAddr = "0.0.0.0:1".parse().unwrap();
-        assert!(matches!(Access::new(loopback, None).mode, Mode::Open));
-        assert!(matches!(Access::new(any, None).mode, Mode::Locked));
-        assert!(matches!(Access::new(loopback, Some("t")).mode, Mode::Token { .. }));
-        let access = Access::new(any, Some("secret-token-1234"));
-        let Mode::Token { session, .. } = &access.mode else { unreachable!() };
-        assert!(!session.contains("secret"), "the cookie is not the token");
+        assert!(matches!(Access::new(loopback, &[], None).mode, Mode::Open));
+        assert!(matches!(Access::new(any, &[], None).mode, Mode::Locked));
+        assert!(matches!(Access::new(loopback, &["t"], None).mode, Mode::Token(_)));
+        let access = Access::new(any, &["secret-token-1234"], Some("loja"));
+        let Mode::Token(keys) = &access.mode else { unreachable!() };
+        assert!(!keys[0].session.contains("secret"), "the cookie is not the token");
+        assert_eq!((access.prefix(), access.cookie.as_str()), ("/t/loja", "thumbgen_console_loja"));
         let ok = headers(&[("authorization", "Bearer secret-token-1234")]);
         assert_eq!(access.caller(&ok, false).unwrap(), Caller::Script);
         assert!(access.caller(&headers(&[("authorization", "Bearer nope")]), true).is_err());

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 const INDEX: &str = include_str!("assets/index.html");
 const LOGIN: &str = include_str!("assets/login.html");
 const NOTICE: &str = include_str!("assets/notice.html");
+const OVERVIEW: &str = include_str!("assets/overview.html");
 
 const JS: &str = "text/javascript; charset=utf-8";
 
@@ -61,6 +62,19 @@ pub(super) fn login(message: Option<&str>) -> String {
 /// A page that says why the console cannot be used, and what to do.
 pub(super) fn notice(error: &str, advice: &str) -> String {
     NOTICE.replace("{{error}}", &escape(error)).replace("{{advice}}", &escape(advice))
+}
+
+/// The operator's overview of the tenants: one row per tenant (its name, its console's address,
+/// then its figures).
+pub(super) fn overview(rows: &[(String, String, [u64; 5])]) -> String {
+    let rows: String = rows
+        .iter()
+        .map(|(name, url, figures)| {
+            let cells: String = figures.iter().map(|n| format!("<td>{n}</td>")).collect();
+            format!("<tr><td><a href=\"{}\">{}</a></td>{cells}</tr>", escape(url), escape(name))
+        })
+        .collect();
+    OVERVIEW.replace("{{rows}}", &rows)
 }
 
 /// Text made safe inside HTML elements and attribute values.

@@ -2,7 +2,7 @@
 //! one of them — the newest product on it — so a new background can be judged on the catalog at a
 //! glance; rejected backgrounds with their reason.
 
-use super::catalog::{output_json, State};
+use super::catalog::State;
 use super::problem::Problem;
 use super::{segment, Console};
 use crate::job::{InputKind, Job};
@@ -14,6 +14,7 @@ impl Console {
     /// Every background, newest first, then the rejected ones (blocking).
     pub(super) fn backgrounds(&self) -> Result<Value, Problem> {
         let journal = &self.running()?.journal;
+        let at = self.access.prefix();
         let products = self.products.snapshot();
         let newest: HashMap<&str, i64> = products.entries.iter().map(|e| (e.name.as_str(), e.stamp.mtime_ns)).collect();
         let mut items: Vec<Value> = Vec::new();
@@ -34,17 +35,17 @@ impl Console {
                 .iter()
                 .max_by_key(|(file, r)| (newest.get(r.product.as_str()).copied(), std::cmp::Reverse(file.clone())))
                 .map(|(file, r)| {
-                    let mut sample = output_json(file, r);
+                    let mut sample = self.output_json(file, r);
                     sample["product"] = json!(r.product);
                     sample
                 });
             items.push(json!({
                 "name": entry.name,
                 "state": state,
-                "preview": hash.as_ref().map(|h| format!("/files/backgrounds/{}?v={h}", segment(&entry.name))),
+                "preview": hash.as_ref().map(|h| format!("{at}/files/backgrounds/{}?v={h}", segment(&entry.name))),
                 "outputs": outputs.len(),
                 "sample": sample,
-                "zip": format!("/api/thumbnails.zip?background={}", segment(&entry.name)),
+                "zip": format!("{at}/api/thumbnails.zip?background={}", segment(&entry.name)),
                 "reason": null,
             }));
         }

@@ -147,7 +147,7 @@ impl Console {
                     "engine": engine,
                     "reason": null,
                     "modified": e.stamp.mtime_ns.div_euclid(1_000_000_000),
-                    "original": format!("/files/originals/{}?v={}", segment(&e.name), e.stamp.mtime_ns),
+                    "original": format!("{}/files/originals/{}?v={}", self.access.prefix(), segment(&e.name), e.stamp.mtime_ns),
                 })
             }
         }
@@ -163,19 +163,21 @@ impl Console {
             .filter_map(|file| journal.output(&file).map(|record| (file, record)))
             .collect();
         outputs.sort_by(|(a, ra), (b, rb)| ra.background.is_some().cmp(&rb.background.is_some()).then(a.cmp(b)));
-        outputs.into_iter().map(|(file, record)| output_json(&file, &record)).collect()
+        outputs.into_iter().map(|(file, record)| self.output_json(&file, &record)).collect()
     }
 }
 
-/// One thumbnail as the API shows it: `file`, `url` (full size), `preview`, `background`, and
-/// `node`, the node that made it (cluster mode; `null` when not recorded).
-pub(super) fn output_json(file: &str, record: &OutputRecord) -> Value {
-    let (name, key) = (segment(file), &record.key);
-    json!({
-        "file": file,
-        "url": format!("/files/thumbnails/{name}?v={key}"),
-        "preview": format!("/files/previews/{name}?v={key}"),
-        "background": record.background,
-        "node": record.node,
-    })
+impl Console {
+    /// One thumbnail as the API shows it: `file`, `url` (full size), `preview`, `background`, and
+    /// `node`, the node that made it (cluster mode; `null` when not recorded).
+    pub(super) fn output_json(&self, file: &str, record: &OutputRecord) -> Value {
+        let (name, key, at) = (segment(file), &record.key, self.access.prefix());
+        json!({
+            "file": file,
+            "url": format!("{at}/files/thumbnails/{name}?v={key}"),
+            "preview": format!("{at}/files/previews/{name}?v={key}"),
+            "background": record.background,
+            "node": record.node,
+        })
+    }
 }

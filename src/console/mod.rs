@@ -37,9 +37,11 @@ mod clock;
 mod events;
 mod files;
 mod listing;
+mod overview;
 mod preview;
 mod problem;
 mod rejected;
+mod routes;
 mod snapshot;
 mod upload;
 mod zip;
@@ -55,9 +57,9 @@ use crate::status::Status;
 use crate::store::Journal;
 use crate::validate::Limits;
 use crate::worker::Workers;
-use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, post};
-use axum::{middleware, Router};
+pub(crate) use overview::Overview;
+pub(crate) use routes::Routes;
+
 use listing::Listing;
 use problem::Problem;
 use std::collections::HashSet;
@@ -67,6 +69,8 @@ use std::sync::{Arc, OnceLock};
 
 /// What the console needs from the rest of the daemon, all there before the engine loads.
 pub(crate) struct Deps {
+    /// The tenant whose console this is (served under `/t/NAME/`), or `None` for the deployment's.
+    pub tenant: Option<TenantScope>,
     /// Where inputs, outputs and rejections are.
     pub catalog: Arc<dyn Browse>,
     /// Where previews are kept (this node's state folder).
@@ -79,6 +83,13 @@ pub(crate) struct Deps {
     pub queue: Arc<dyn WorkQueue>,
     pub engine: EngineKind,
     pub shutdown: Shutdown,
+}
+
+/// A tenant's console: its name (the `/t/NAME/` prefix) and its own token, which opens this
+/// console only (the operator's `CONSOLE_TOKEN` opens every one).
+pub(crate) struct TenantScope {
+    pub name: String,
+    pub token: Option<String>,
 }
 
 /// The parts that exist once the pipeline runs (see [`Console::attach`]).
@@ -110,15 +121,10 @@ pub(crate) struct Console {
     today: snapshot::Today,
 }
 
-/// The console's routes, split by how long a request may take: `quick` ones get the server's
-/// request time limit, `streaming` ones (events, uploads, ZIP downloads) end with their stream.
-pub(crate) struct Routes {
-    pub quick: Router,
-    pub streaming: Router,
-}
-
 impl Console {
     pub(crate) fn new(config: &Config, addr: SocketAddr, deps: Deps) -> Arc<Console> {
+        let own = deps.tenant.as_ref().and_then(|t| t.token.as_deref());
+        let tokens: Vec<&str> = own.into_iter().chain(config.console_secret()).collect();
         let products = Listing::inputs(&deps.catalog, InputKind::Product);
         let backgrounds = Listing::inputs(&deps.catalog, InputKind::Background);
         let rejected = rejected::Rejected::new(&deps.catalog);
@@ -129,7 +135,7 @@ impl Console {
             main_fingerprint: config.preset.fingerprint(),
         };
         let console = Arc::new(Console {
-            access: access::Access::new(addr, config.console_secret()),
+            access: access::Access::new(addr, &tokens, deps.tenant.as_ref().map(|t| t.name.as_str())),
             settings,
             running: OnceLock::new(),
             products,
@@ -156,6 +162,11 @@ impl Console {
         }
     }
 
+    /// The tenant whose console this is.
+    fn tenant(&self) -> Option<&str> {
+        self.deps.tenant.as_ref().map(|t| t.name.as_str())
+    }
+
     /// What the start-up log says about the console.
     pub(crate) fn describe(&self, addr: SocketAddr) -> String {
         self.access.describe(addr)
@@ -176,34 +187,6 @@ impl Console {
 
     fn running(&self) -> Result<&Running, Problem> {
         self.running.get().ok_or(Problem::Starting)
-    }
-
-    pub(crate) fn routes(self: &Arc<Self>) -> Routes {
-        let guard = middleware::from_fn_with_state(self.clone(), access::guard);
-        let quick = Router::new()
-            .route("/", get(assets::index))
-            .route("/login", get(access::login_page).post(access::login))
-            .route("/logout", post(access::logout))
-            .route("/assets/{file}", get(assets::asset))
-            .route("/api/status", get(api::status))
-            .route("/api/products", get(api::products))
-            .route("/api/backgrounds", get(api::backgrounds))
-            .route("/api/rejected", get(api::rejected))
-            .route("/api/rejected/{name}/retry", post(api::retry))
-            .route("/api/rejected/{name}", delete(api::delete_rejected))
-            .route("/files/thumbnails/{file}", get(files::thumbnail))
-            .route("/files/previews/{file}", get(files::preview))
-            .route("/files/originals/{name}", get(files::original))
-            .route("/files/backgrounds/{name}", get(files::background))
-            .layer(guard.clone())
-            .with_state(self.clone());
-        let streaming = Router::new()
-            .route("/api/upload", post(upload::upload).layer(DefaultBodyLimit::disable()))
-            .route("/api/thumbnails.zip", get(zip::download))
-            .route("/api/events", get(events::stream))
-            .layer(guard)
-            .with_state(self.clone());
-        Routes { quick, streaming }
     }
 }
 

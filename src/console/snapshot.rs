@@ -10,6 +10,7 @@ use crate::job::InputKind;
 use crate::sync::Mutex;
 use serde::Serialize;
 use std::hash::{Hash, Hasher};
+use std::time::{Duration, Instant};
 
 /// Free space under which the status bar warns (as the health check does).
 const DISK_LOW: u64 = 1024 * 1024 * 1024;
@@ -59,17 +60,22 @@ impl Console {
         let rejected_products = rejects.entries.iter().filter(|r| r.kind != Some(InputKind::Background)).count();
         let products = self.products.snapshot().entries.len() + rejected_products;
         let backgrounds = self.backgrounds.snapshot().entries.len();
-        let (queue, in_flight) = (self.deps.queue.len(), m.jobs_in_flight.get());
+        // This catalog's own figures: with tenants, the daemon's are every tenant's together.
+        let (queue, in_flight) = (self.deps.queue.len(), self.deps.queue.running() as i64);
         let free = self.deps.catalog.free_bytes();
+        let today = self.today.count(&*self.deps.catalog, self.deps.tenant.is_none().then_some(written));
         let mut changes = std::collections::hash_map::DefaultHasher::new();
-        (written, rejections, detected, m.transient_failures.get(), rejected, products, backgrounds, queue, in_flight)
-            .hash(&mut changes);
+        (rejected, products, backgrounds, queue, in_flight, today).hash(&mut changes);
+        // The daemon's counters are every tenant's: a tenant's console does not follow them.
+        if self.deps.tenant.is_none() {
+            (written, rejections, detected, m.transient_failures.get()).hash(&mut changes);
+        }
         self.running.get().is_some().hash(&mut changes);
         Snapshot {
             engine: self.engine(),
             queue,
             in_flight,
-            today: self.today.count(&*self.deps.catalog, written),
+            today,
             rejected,
             products,
             backgrounds,
@@ -103,23 +109,31 @@ impl Console {
 
 /// Thumbnails written since local midnight: the files the output folder got today, counted once
 /// a day (at the first look, and after midnight), plus the daemon's count of thumbnails written
-/// since.
+/// since. A tenant's console has no count of its own to add (the daemon's is every tenant's): it
+/// counts its folder again when the last count is [`RECOUNT_AFTER`] old.
 #[derive(Default)]
 pub(super) struct Today {
-    /// Midnight counted, files counted then, and the daemon's count at that moment.
-    counted: Mutex<Option<(i64, u64, u64)>>,
+    counted: Mutex<Option<Counted>>,
 }
 
+/// Midnight counted, files counted then, the daemon's count at that moment, and when.
+type Counted = (i64, u64, Option<u64>, Instant);
+
+/// How old a tenant console's count of today's thumbnails may be.
+const RECOUNT_AFTER: Duration = Duration::from_secs(10);
+
 impl Today {
-    pub(super) fn count(&self, catalog: &dyn Browse, written: u64) -> u64 {
+    /// Today's thumbnails, given the daemon's count of those written (`None` for a tenant's).
+    pub(super) fn count(&self, catalog: &dyn Browse, written: Option<u64>) -> u64 {
         let midnight = clock::midnight(clock::now());
         let mut counted = self.counted.lock();
-        match *counted {
-            Some((day, files, at)) if day == midnight => files + written.saturating_sub(at),
+        match (*counted, written) {
+            (Some((day, files, Some(at), _)), Some(now)) if day == midnight => files + now.saturating_sub(at),
+            (Some((day, files, None, when)), None) if day == midnight && when.elapsed() < RECOUNT_AFTER => files,
             // A catalog that cannot be listed now is counted again at the next look.
             _ => match modified_since(catalog, midnight) {
                 Some(files) => {
-                    *counted = Some((midnight, files, written));
+                    *counted = Some((midnight, files, written, Instant::now()));
                     files
                 }
                 None => 0,
@@ -149,8 +163,10 @@ mod tests {
         let catalog = crate::catalog::LocalCatalog::new(base.folders.clone());
         let today = Today::default();
         let expected = if clock::now() - clock::midnight(clock::now()) > 60 { 2 } else { 1 };
-        assert_eq!(today.count(&catalog, 10), expected);
+        assert_eq!(today.count(&catalog, Some(10)), expected);
         std::fs::write(output.join("c.jpg"), b"x").unwrap();
-        assert_eq!(today.count(&catalog, 13), expected + 3, "later ones come from the daemon's count");
+        assert_eq!(today.count(&catalog, Some(13)), expected + 3, "later ones come from the daemon's count");
+        let tenant = Today::default();
+        assert_eq!(tenant.count(&catalog, None), expected + 1, "a tenant's console counts its folder");
     }
 }

@@ -22,6 +22,8 @@ struct Inner {
     in_flight: HashSet<Job>,
     overflowed: bool,
     closed: bool,
+    /// What this queue has added to the shared gauges (several tenants' queues add up in them).
+    reported: (i64, i64),
 }
 
 pub(crate) struct LocalQueue {
@@ -54,6 +56,14 @@ impl LocalQueue {
         }
     }
 
+    /// Brings the depth and in-flight gauges up to date with this queue's share of them.
+    fn report(&self, inner: &mut Inner) {
+        let now = (inner.queued.len() as i64, inner.in_flight.len() as i64);
+        self.depth.add(now.0 - inner.reported.0);
+        self.in_flight.add(now.1 - inner.reported.1);
+        inner.reported = now;
+    }
+
     fn try_pop(&self) -> Option<Job> {
         let mut inner = self.lock();
         let inner = &mut *inner;
@@ -63,8 +73,7 @@ impl LocalQueue {
         let job = pick(&mut inner.backgrounds).or_else(|| pick(&mut inner.products))?;
         inner.queued.remove(&job);
         inner.in_flight.insert(job.clone());
-        self.depth.set(inner.queued.len() as i64);
-        self.in_flight.set(inner.in_flight.len() as i64);
+        self.report(inner);
         Some(job)
     }
 }
@@ -84,7 +93,7 @@ impl WorkQueue for LocalQueue {
             InputKind::Background => inner.backgrounds.push_back(job),
             InputKind::Product => inner.products.push_back(job),
         }
-        self.depth.set(inner.queued.len() as i64);
+        self.report(&mut inner);
         drop(inner);
         self.ready.notify_one();
         true
@@ -97,7 +106,7 @@ impl WorkQueue for LocalQueue {
     fn done(&self, job: &Job) {
         let mut inner = self.lock();
         inner.in_flight.remove(job);
-        self.in_flight.set(inner.in_flight.len() as i64);
+        self.report(&mut inner);
         drop(inner);
         self.ready.notify_waiters();
         self.ready.notify_one();
@@ -110,6 +119,10 @@ impl WorkQueue for LocalQueue {
     fn is_idle(&self) -> bool {
         let inner = self.lock();
         inner.queued.is_empty() && inner.in_flight.is_empty()
+    }
+
+    fn running(&self) -> usize {
+        self.lock().in_flight.len()
     }
 
     fn len(&self) -> usize {

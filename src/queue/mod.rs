@@ -40,6 +40,8 @@ pub(crate) trait WorkQueue: Send + Sync {
     fn is_idle(&self) -> bool;
     /// Jobs waiting.
     fn len(&self) -> usize;
+    /// Jobs running (on this node).
+    fn running(&self) -> usize;
     /// Where `job` is now; `None` when it is neither waiting nor running. Read-only and cheap: the
     /// console asks it for each product it shows (and for every product when filtering by state).
     /// A job that is running and also queued again (a newer event) is `Running`.

@@ -10,7 +10,7 @@ export class ApiError extends Error {
 
 async function parse(response) {
   if (response.status === 401) {
-    window.location.assign("/login");
+    window.location.assign("login");
     throw new ApiError(401, { error: "logged out" });
   }
   const text = await response.text();
@@ -39,7 +39,7 @@ export function upload(file, folder, replace, onProgress) {
     const xhr = new XMLHttpRequest();
     const query = new URLSearchParams({ folder });
     if (replace) query.set("replace", "true");
-    xhr.open("POST", `/api/upload?${query}`);
+    xhr.open("POST", `api/upload?${query}`);
     xhr.withCredentials = true;
     xhr.upload.addEventListener("progress", (e) => {
       if (e.lengthComputable) onProgress(e.loaded / e.total);

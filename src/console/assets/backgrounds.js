@@ -31,7 +31,7 @@ function card(b) {
 }
 
 export async function loadBackgrounds() {
-  const data = await getJSON("/api/backgrounds");
+  const data = await getJSON("api/backgrounds");
   $("bg-cards").replaceChildren(...data.items.map(card));
   $("bg-empty").hidden = data.items.length > 0;
 }

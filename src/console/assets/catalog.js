@@ -56,7 +56,7 @@ export async function loadCatalog() {
   const query = new URLSearchParams({ page: String(view.page), per_page: String(PER_PAGE) });
   if (view.q) query.set("q", view.q);
   if (view.state) query.set("state", view.state);
-  const data = await getJSON(`/api/products?${query}`);
+  const data = await getJSON(`api/products?${query}`);
   view.page = data.page;
   $("cards").replaceChildren(...data.items.map(card));
   const filtered = view.q || view.state;

@@ -17,9 +17,9 @@ function item(r, refresh) {
     }
   };
   const retry = el("button", { type: "button", class: "primary", text: "Retry" });
-  retry.addEventListener("click", act(retry, "POST", `/api/rejected/${path}/retry`, (a) => `${a.name} is back in ${a.folder}/`));
+  retry.addEventListener("click", act(retry, "POST", `api/rejected/${path}/retry`, (a) => `${a.name} is back in ${a.folder}/`));
   const remove = el("button", { type: "button", class: "danger", text: "Delete" });
-  const deleting = act(remove, "DELETE", `/api/rejected/${path}`, () => `${r.name} deleted`);
+  const deleting = act(remove, "DELETE", `api/rejected/${path}`, () => `${r.name} deleted`);
   remove.addEventListener("click", () => {
     if (window.confirm(`Delete ${r.name} from rejeitados/ for good?`)) deleting();
   });
@@ -40,7 +40,7 @@ function item(r, refresh) {
 }
 
 export async function loadRejected(refresh) {
-  const data = await getJSON("/api/rejected");
+  const data = await getJSON("api/rejected");
   $("rejects").replaceChildren(...data.items.map((r) => item(r, refresh)));
   $("rejects-empty").hidden = data.items.length > 0;
 }

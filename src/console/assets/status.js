@@ -47,13 +47,13 @@ export function follow(onStatus) {
   let poller = null;
   const poll = async () => {
     try {
-      onStatus(await getJSON("/api/status"));
+      onStatus(await getJSON("api/status"));
     } catch {
       set("st-live", "offline", "bad");
     }
   };
   const connect = () => {
-    const stream = new EventSource("/api/events");
+    const stream = new EventSource("api/events");
     stream.addEventListener("status", (e) => {
       if (poller) {
         clearInterval(poller);
