@@ -248,6 +248,34 @@ async fn on_a_bucket_the_page_uploads_into_it_shows_its_thumbnails_retries_a_fix
     b.close().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_logs_in_to_its_own_console_and_sees_its_catalog_only() {
+    const TOKEN: &str = "token-of-loja-a-0123456789";
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.path("config")).unwrap();
+    let config = format!("[[tenants]]\nname = \"loja-a\"\ntoken = \"{TOKEN}\"\n\n[[tenants]]\nname = \"loja-b\"\n");
+    std::fs::write(sb.path("config/thumbgen.toml"), config).unwrap();
+    let d = sb.start(&[("CONSOLE_TOKEN", "token-of-the-operator-0123")]);
+    sb.drop_file("tenants/loja-a/produtos", "nossa.jpg", &synth::product_jpeg(Shape::Box, [30, 60, 200], 61));
+    sb.drop_file("tenants/loja-b/produtos", "deles.jpg", &synth::product_jpeg(Shape::Can, [200, 60, 30], 62));
+
+    let b = Browser::start(1280, 900, false).await;
+    b.client.goto(&format!("{}/t/loja-a", d.url())).await.unwrap();
+    b.wait_for("location.pathname === '/t/loja-a/login'", SHORT, "the tenant's login").await;
+    b.client.find(Locator::Css("input[name=token]")).await.unwrap().send_keys(TOKEN).await.unwrap();
+    b.client.find(Locator::Css("form.login button")).await.unwrap().click().await.unwrap();
+    b.wait_for("location.pathname === '/t/loja-a/'", SHORT, "the tenant's console").await;
+    let done = "document.querySelector('#cards .card[data-name=\"nossa.jpg\"][data-state=done]')";
+    b.wait_for(done, LONG, "its product done").await;
+    b.wait_for(&images_loaded("#cards"), SHORT, "its previews").await;
+    assert_eq!(b.eval("document.querySelectorAll('#cards .card').length").await, 1, "loja-b's product is not shown");
+    b.screenshot("tenant-catalog").await;
+    // The same browser, logged in to loja-a, is refused loja-b's catalog.
+    let other = b.eval("fetch('/t/loja-b/api/products').then(r => r.status)").await;
+    assert_eq!(other, 401);
+    b.close().await;
+}
+
 /// The entry names of a ZIP, read from its central directory.
 fn zip_names(zip: &[u8]) -> Vec<String> {
     let u16_at = |at: usize| u16::from_le_bytes([zip[at], zip[at + 1]]) as usize;
