@@ -19,7 +19,7 @@ use crate::remove::{EngineKind, GradioEngine, RemovalEngine};
 use crate::shutdown::Shutdown;
 use crate::status::Status;
 use crate::store::{CutoutCache, CutoutDir, FileJournal, Journal};
-use crate::worker::{Retries, Turns, Workers};
+use crate::worker::{Retries, Share, Turns, Workers};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -123,16 +123,16 @@ impl App {
     pub(crate) async fn start_pipeline(&self, retries: Retries) -> Result<Started, StartError> {
         let engine = self.load_engine().await?;
         self.status.engine_ready();
-        self.start_on(engine, (Turns::new(self.config.worker_count(), &[1]), 0), retries).await
+        let share = Share { turns: Turns::new(self.config.worker_count(), &[1]), index: 0, tenant: None };
+        self.start_on(engine, share, retries).await
     }
 
     /// Opens the stores and builds the pipeline and its workers on a removal engine loaded
-    /// already, taking turns with other catalogs' workers (`share`: the turns and this catalog's
-    /// place among them).
+    /// already, taking turns with other catalogs' workers (`share`).
     pub(crate) async fn start_on(
         &self,
         engine: Arc<dyn RemovalEngine>,
-        share: (Arc<Turns>, usize),
+        share: Share,
         retries: Retries,
     ) -> Result<Started, StartError> {
         let cutouts: Arc<dyn CutoutCache> = match &self.bucket {

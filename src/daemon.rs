@@ -20,7 +20,7 @@ use crate::systemd;
 use crate::hooks;
 use crate::listing::{Discovered, Lister, ListingSettings};
 use crate::watch::{Watch, WatchSettings};
-use crate::worker::{Retries, Turns};
+use crate::worker::{Retries, Share, Turns};
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{error, info, warn};
@@ -137,12 +137,17 @@ pub(crate) async fn run(config: Config, sources: Sources, logging: Logging) -> R
     let turns = Turns::new(config.worker_count(), &weights);
     shared.status.expect_scans(apps.len());
     for (i, ((tenant, app), discovered)) in apps.iter().zip(discovered).enumerate() {
-        let started = app.start_on(engine.clone(), (turns.clone(), i), Retries::Forever).await?;
+        let share = Share { turns: turns.clone(), index: i, tenant: tenant.clone() };
+        let started = app.start_on(engine.clone(), share, Retries::Forever).await?;
         started.workers.spawn(config.worker_count());
         if let Some(console) = consoles.get(i) {
             console.attach(started.journal.clone(), started.workers.clone());
         }
-        find_inputs(app, discovered);
+        let span = match tenant {
+            Some(name) => tracing::info_span!("tenant", tenant = %name),
+            None => tracing::Span::none(),
+        };
+        span.in_scope(|| find_inputs(app, discovered));
         info!(
             tenant = tenant.as_deref().unwrap_or("-"),
             catalog = %app.catalog.location(),
@@ -223,7 +228,7 @@ fn find_inputs(app: &App, discovered: Option<(Arc<Bucket>, Arc<Discovered>)>) {
             };
             let lister =
                 Lister::new(bucket, app.cluster.clone(), discovered, app.queue.clone(), app.status.clone(), settings);
-            shutdown.spawn(lister.run(shutdown.clone()));
+            shutdown.spawn(tracing::Instrument::in_current_span(lister.run(shutdown.clone())));
         }
         None => {
             let settings = WatchSettings {
@@ -233,7 +238,7 @@ fn find_inputs(app: &App, discovered: Option<(Arc<Bucket>, Arc<Discovered>)>) {
             };
             let watch =
                 Watch::new(app.folders.clone(), app.queue.clone(), app.metrics.clone(), app.status.clone(), settings);
-            shutdown.spawn(watch.run(shutdown.clone()));
+            shutdown.spawn(tracing::Instrument::in_current_span(watch.run(shutdown.clone())));
         }
     }
 }

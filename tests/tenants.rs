@@ -91,6 +91,8 @@ base = "s3://{}/loja-c"
     let (status, ready) = d.get("/health/ready");
     assert_eq!(status, 200, "{ready}");
     assert!(d.log_text().contains("serving tenant loja-c"), "{}", d.log_text());
+    let named = d.log_text().lines().any(|l| l.contains("quebrada.jpg") && l.contains("tenant=loja-b"));
+    assert!(named, "the log names the tenant of each job:\n{}", d.log_text());
 }
 
 #[test]

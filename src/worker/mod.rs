@@ -32,6 +32,15 @@ const TRIM_GRACE: Duration = Duration::from_secs(2);
 /// photo loads it again (about 0.1 s with onnxruntime).
 const MODEL_GRACE: Duration = Duration::from_secs(60);
 
+/// A catalog's place among those whose workers take turns (one per tenant, design §10).
+pub(crate) struct Share {
+    pub turns: Arc<Turns>,
+    /// Its index among the turns' tenants.
+    pub index: usize,
+    /// The tenant's name, which its logs carry; `None` without tenants.
+    pub tenant: Option<String>,
+}
+
 pub(crate) struct Workers {
     pipeline: Arc<Pipeline>,
     queue: Arc<dyn WorkQueue>,
@@ -40,10 +49,7 @@ pub(crate) struct Workers {
     retry: retry::Retry,
     shutdown: Shutdown,
     isolation: isolation::Isolation,
-    /// The turns this catalog's jobs take, shared with the other tenants' workers, and its place
-    /// among them.
-    turns: Arc<Turns>,
-    tenant: usize,
+    share: Share,
     pub tally: Tally,
 }
 
@@ -55,7 +61,7 @@ impl Workers {
         metrics: Arc<Metrics>,
         retries: Retries,
         shutdown: Shutdown,
-        (turns, tenant): (Arc<Turns>, usize),
+        share: Share,
     ) -> Arc<Workers> {
         // A full disk is one of these: where outputs, rejections and the state are written.
         let storage = pipeline.storage_dirs();
@@ -67,17 +73,21 @@ impl Workers {
             metrics,
             shutdown,
             isolation: isolation::Isolation::default(),
-            turns,
-            tenant,
+            share,
             tally: Tally::default(),
         })
     }
 
-    /// Starts `count` workers; each ends when the queue closes.
+    /// Starts `count` workers; each ends when the queue closes. A tenant's workers log under its
+    /// name.
     pub(crate) fn spawn(self: &Arc<Self>, count: usize) {
         for _ in 0..count {
             let me = self.clone();
-            self.shutdown.spawn(async move { me.work().await });
+            let span = match &self.share.tenant {
+                Some(name) => tracing::info_span!("tenant", tenant = %name),
+                None => tracing::Span::none(),
+            };
+            self.shutdown.spawn(tracing::Instrument::instrument(async move { me.work().await }, span));
         }
     }
 
@@ -95,7 +105,7 @@ impl Workers {
 
     async fn work(self: Arc<Self>) {
         while let Some(job) = self.queue.pop().await {
-            let share = self.turns.take(self.tenant).await;
+            let share = self.share.turns.take(self.share.index).await;
             let pipeline = self.pipeline.clone();
             let running = job.clone();
             let crashed = self.queue.crashed_runs(&job);
@@ -118,10 +128,11 @@ impl Workers {
                     CRASHES_BEFORE_REJECTION
                 );
             }
+            let span = tracing::Span::current();
             let result = if crashed >= CRASHES_BEFORE_REJECTION {
-                tokio::task::spawn_blocking(move || pipeline.reject_crasher(&running, crashed)).await
+                tokio::task::spawn_blocking(move || span.in_scope(|| pipeline.reject_crasher(&running, crashed))).await
             } else {
-                tokio::task::spawn_blocking(move || pipeline.run(&running)).await
+                tokio::task::spawn_blocking(move || span.in_scope(|| pipeline.run(&running))).await
             };
             drop(turn);
             drop(share);

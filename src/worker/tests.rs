@@ -22,7 +22,7 @@ fn rig(engine: FakeEngine, retries: Retries) -> Rig {
     let queue = Arc::new(LocalQueue::new(100, metrics.queue_depth.clone(), metrics.jobs_in_flight.clone()));
     let status = Arc::new(Status::default());
     let shutdown = Shutdown::new();
-    let workers = Workers::new(pipeline, queue.clone(), status.clone(), metrics, retries, shutdown.clone(), (Turns::new(2, &[1]), 0));
+    let workers = Workers::new(pipeline, queue.clone(), status.clone(), metrics, retries, shutdown.clone(), Share { turns: Turns::new(2, &[1]), index: 0, tenant: None });
     workers.spawn(2);
     Rig { base, engine, queue, status, workers, shutdown }
 }
