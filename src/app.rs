@@ -5,7 +5,9 @@
 //! this node's logs and state.
 
 use crate::catalog::bucket::{Bucket, BucketCatalog, BucketCutouts};
-use crate::catalog::{Browse, Catalog, LocalCatalog};
+use crate::catalog::{Browse, Catalog, Folder, LocalCatalog};
+use crate::disk::FileStamp;
+use crate::quota::Quota;
 use crate::cluster::Cluster;
 use crate::config::{Config, EngineChoice, S3Settings};
 use crate::dependency::Dependency;
@@ -124,16 +126,18 @@ impl App {
         let engine = self.load_engine().await?;
         self.status.engine_ready();
         let share = Share { turns: Turns::new(self.config.worker_count(), &[1]), index: 0, tenant: None };
-        self.start_on(engine, share, retries).await
+        self.start_on(engine, share, retries, None).await
     }
 
     /// Opens the stores and builds the pipeline and its workers on a removal engine loaded
-    /// already, taking turns with other catalogs' workers (`share`).
+    /// already, taking turns with other catalogs' workers (`share`), processing at most
+    /// `photos_per_day` new photos a day when set (a tenant's quota).
     pub(crate) async fn start_on(
         &self,
         engine: Arc<dyn RemovalEngine>,
         share: Share,
         retries: Retries,
+        photos_per_day: Option<u64>,
     ) -> Result<Started, StartError> {
         let cutouts: Arc<dyn CutoutCache> = match &self.bucket {
             Some(bucket) => Arc::new(BucketCutouts::new(bucket.clone(), self.config.cache_enabled.0)),
@@ -157,7 +161,7 @@ impl App {
                 (Arc::new(journal), cutouts)
             }
         };
-        let pipeline = Arc::new(Pipeline::new(
+        let pipeline = Pipeline::new(
             &self.config,
             self.catalog.clone(),
             self.folders.clone(),
@@ -165,7 +169,11 @@ impl App {
             journal.clone(),
             cutouts,
             self.metrics.clone(),
-        ));
+        );
+        let pipeline = Arc::new(match photos_per_day {
+            Some(limit) => pipeline.with_quota(Quota::new(limit, self.photos_made_today())),
+            None => pipeline,
+        });
         // Forgetting inputs that left while stopped, and pruning the cache, need the whole journal:
         // in cluster mode, once this node's copy of it is current.
         let (tidy, cluster, ttl) = (pipeline.clone(), self.cluster.clone(), self.config.cache_ttl.0);
@@ -196,6 +204,17 @@ impl App {
             share,
         );
         Ok(Started { workers, journal })
+    }
+
+    /// The photos whose main thumbnail was written today, as the catalog shows them now (a
+    /// quota's count at start): main images are the outputs without `__` in their names.
+    fn photos_made_today(&self) -> u64 {
+        let midnight = crate::clock::midnight(crate::clock::now());
+        let outputs = self.browse.files(Folder::Output).unwrap_or_default();
+        let today = |(name, stamp): &&(String, FileStamp)| {
+            !name.contains("__") && stamp.mtime_ns.div_euclid(1_000_000_000) >= midnight
+        };
+        outputs.iter().filter(today).count() as u64
     }
 
     /// The configured engine, with a background probe of a remote engine's reachability.

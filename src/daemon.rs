@@ -138,7 +138,8 @@ pub(crate) async fn run(config: Config, sources: Sources, logging: Logging) -> R
     shared.status.expect_scans(apps.len());
     for (i, ((tenant, app), discovered)) in apps.iter().zip(discovered).enumerate() {
         let share = Share { turns: turns.clone(), index: i, tenant: tenant.clone() };
-        let started = app.start_on(engine.clone(), share, Retries::Forever).await?;
+        let quota = config.tenants.get(i).and_then(|t| t.max_photos_per_day);
+        let started = app.start_on(engine.clone(), share, Retries::Forever, quota).await?;
         started.workers.spawn(config.worker_count());
         if let Some(console) = consoles.get(i) {
             console.attach(started.journal.clone(), started.workers.clone());

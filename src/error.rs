@@ -61,10 +61,12 @@ pub enum Cause {
     Busy,
     /// A bug: the job panicked. The log has the details.
     Internal,
+    /// The tenant's photos for today are used up (`max_photos_per_day`): it waits for tomorrow.
+    OverQuota,
 }
 
 impl Cause {
-    pub const ALL: [Cause; 7] = [
+    pub const ALL: [Cause; 8] = [
         Cause::Storage,
         Cause::Read,
         Cause::Engine,
@@ -72,6 +74,7 @@ impl Cause {
         Cause::StillBeingWritten,
         Cause::Busy,
         Cause::Internal,
+        Cause::OverQuota,
     ];
 
     /// The `cause` label of `thumbgen_inputs_waiting` and the key in `/health`.
@@ -84,6 +87,7 @@ impl Cause {
             Cause::StillBeingWritten => "still_being_written",
             Cause::Busy => "busy",
             Cause::Internal => "internal",
+            Cause::OverQuota => "over_quota",
         }
     }
 }

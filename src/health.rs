@@ -157,7 +157,7 @@ impl Health {
         // Waiting on a file still being copied in, or on another worker's cut-out, is normal.
         let troubled: Vec<String> = waiting
             .iter()
-            .filter(|(cause, _)| !matches!(cause, Cause::StillBeingWritten | Cause::Busy))
+            .filter(|(cause, _)| !matches!(cause, Cause::StillBeingWritten | Cause::Busy | Cause::OverQuota))
             .map(|(cause, n)| format!("{n} for {}", waits_for(*cause)))
             .collect();
         if !troubled.is_empty() {
@@ -322,6 +322,7 @@ fn waits_for(cause: Cause) -> &'static str {
         Cause::StillBeingWritten => "its file to be complete",
         Cause::Busy => "another worker's cut-out",
         Cause::Internal => "a retry after an internal error (see the log)",
+        Cause::OverQuota => "the next day (their tenant's daily quota is used up)",
     }
 }
 

@@ -13,7 +13,7 @@
 //!    (atomic writes), `parallel` (one job's pieces on every core), `imaging` (resize, box
 //!    filter, PNG), `format` (input formats by magic bytes), `naming` (inputs and output names),
 //!    [`preset`] (output presets), `shutdown` (the one handle every task holds), `dependency`
-//!    (how what the daemon relies on reports its health).
+//!    (how what the daemon relies on reports its health), `clock` (local days).
 //! 2. Settings and the process: `config` (defaults < TOML < `.env` < environment < flags),
 //!    `logging`, `signals`, `systemd`, `memory` (allocator tuned for image buffers), `folders`
 //!    (the folder contract and what counts as an input).
@@ -25,7 +25,7 @@
 //!    (the journal of done work and name claims, the cut-out cache — each behind a trait with a
 //!    local implementation).
 //! 4. What the running daemon knows: `metrics` (the contract's Prometheus series), `status`,
-//!    `resources`.
+//!    `resources`, `quota` (a tenant's photos per day).
 //! 5. The machinery: `catalog` (where inputs come from and outputs go: the folders, or key
 //!    prefixes in an S3-compatible bucket), `pipeline` (one job top to bottom, keyed by content so nothing is done
 //!    twice), `queue` (the work queue seam and its local implementation), `cluster` (cluster mode:
@@ -67,6 +67,7 @@ pub mod preset;
 daemon! {
     mod shutdown;
     mod dependency;
+    mod clock;
 }
 // 2. settings and the process
 daemon! {
@@ -93,6 +94,7 @@ daemon! {
     mod metrics;
     mod status;
     mod resources;
+    mod quota;
     // 5. the machinery
     mod catalog;
     mod pipeline;

@@ -233,3 +233,49 @@ fn a_tenants_token_opens_only_its_own_console_and_the_operators_opens_every_one(
     let page = get(Some(A), "/");
     assert_eq!((page.status, page.header("location")), (303, Some("/login")), "to the operator's login");
 }
+
+#[test]
+fn past_its_daily_quota_a_tenants_photos_wait_and_flow_again_when_the_day_turns() {
+    // Days of 20 s (a test build's clock hook), so the day can turn during the test.
+    const DAY: u64 = 20;
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.path("config")).unwrap();
+    let config = "[[tenants]]\nname = \"loja-a\"\nmax_photos_per_day = 2\n\n[[tenants]]\nname = \"loja-b\"\n";
+    std::fs::write(sb.path("config/thumbgen.toml"), config).unwrap();
+    let d = sb.start(&[("THUMBGEN_TEST_DAY_SECONDS", "20")]);
+    let states = |tenant: &str| -> Vec<String> {
+        let items = d.get(&format!("/t/{tenant}/api/products")).1;
+        let items: serde_json::Value = serde_json::from_str(&items).unwrap();
+        let mut states: Vec<String> =
+            items["items"].as_array().unwrap().iter().map(|p| p["state"].as_str().unwrap().to_owned()).collect();
+        states.sort();
+        states
+    };
+    // Start at the beginning of a day, so the three photos arrive on the same one.
+    let into_day = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() % DAY;
+    assert!(wait_until(Duration::from_secs(DAY + 1), || into_day() == 0));
+    for (i, name) in ["a.jpg", "b.jpg", "c.jpg"].iter().enumerate() {
+        sb.drop_file("tenants/loja-a/produtos", name, &synth::product_jpeg(Shape::Box, [40, 90, 200], 70 + i as u64));
+    }
+    sb.drop_file("tenants/loja-b/produtos", "d.jpg", &synth::product_jpeg(Shape::Can, [200, 90, 40], 79));
+
+    let held = wait_until(Duration::from_secs(DAY - 4), || {
+        states("loja-a") == ["done", "done", "over_quota"] && states("loja-b") == ["done"]
+    });
+    assert!(
+        held,
+        "two made, one over the quota, loja-b unaffected: {:?} {:?}\n{}",
+        states("loja-a"),
+        states("loja-b"),
+        d.log_text()
+    );
+    assert_eq!(d.metric("thumbgen_inputs_waiting{cause=\"over_quota\"}"), 1.0);
+    assert_eq!(sb.files("tenants/loja-a/produtos").len(), 3, "it waits in its folder");
+    assert!(sb.files("tenants/loja-a/rejeitados").is_empty(), "never rejected");
+    let (_, health) = d.get("/health");
+    assert!(health.contains("\"status\":\"healthy\""), "waiting for the next day is not a problem: {health}");
+
+    let flowed = wait_until(Duration::from_secs(DAY + 10), || states("loja-a") == ["done", "done", "done"]);
+    assert!(flowed, "the next day it is made: {:?}\n{}", states("loja-a"), d.log_text());
+    assert_eq!(d.metric("thumbgen_inputs_waiting{cause=\"over_quota\"}"), 0.0);
+}

@@ -34,6 +34,10 @@ pub struct TenantConfig {
     /// The tenant's share of the workers against the others' (default 1).
     #[serde(default = "one")]
     pub weight: u32,
+    /// New photos processed per local day at most; past it they wait (never rejected) for the
+    /// next day. Unset: no limit.
+    #[serde(default)]
+    pub max_photos_per_day: Option<u64>,
     /// The tenant's main preset, when not the deployment's.
     #[serde(default)]
     pub preset: Option<Preset>,
@@ -112,6 +116,11 @@ impl Config {
             }
             if !(1..=1000).contains(&tenant.weight) {
                 return Err(ConfigError(format!("{key}.weight must be between 1 and 1000")));
+            }
+            if tenant.max_photos_per_day == Some(0) {
+                return Err(ConfigError(format!(
+                    "{key}.max_photos_per_day must be at least 1 (leave it out for no limit)"
+                )));
             }
             if tenant.secret().is_some_and(|t| t.chars().count() < MIN_TOKEN) {
                 return Err(ConfigError(format!(

@@ -34,6 +34,8 @@ pub(super) enum State {
     Done,
     Rejected,
     WaitingRemote,
+    /// Its tenant's photos for today are used up: it waits for tomorrow.
+    OverQuota,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -106,6 +108,7 @@ impl Console {
         match (place, running.workers.retry_cause(&job)) {
             (Some(Place::Running), _) => State::Working,
             (_, Some(Cause::Engine)) => State::WaitingRemote,
+            (_, Some(Cause::OverQuota)) => State::OverQuota,
             (Some(Place::Waiting), _) | (_, Some(_)) => State::Pending,
             (None, None) if self.main_done(running, entry) => State::Done,
             (None, None) => State::Pending,

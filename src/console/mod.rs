@@ -25,15 +25,14 @@
 //! Files: [`access`] (who may ask, CSRF, security headers, login), [`api`] (JSON endpoints),
 //! [`assets`] (the embedded page), [`catalog`] (products and their state), [`backgrounds`],
 //! [`rejected`] (rejections, retry, delete), [`upload`], [`files`] (thumbnails, originals,
-//! previews), [`zip`] (streamed archives), [`snapshot`] and [`events`] (the status bar), [`clock`]
-//! (local days), [`problem`] (error answers).
+//! previews), [`zip`] (streamed archives), [`snapshot`] and [`events`] (the status bar),
+//! [`problem`] (error answers).
 
 mod access;
 mod api;
 mod assets;
 mod backgrounds;
 mod catalog;
-mod clock;
 mod events;
 mod files;
 mod listing;

@@ -2,7 +2,8 @@
 //! made today, rejections, free disk — and `changes`, a number that moves whenever the catalog
 //! may have changed, so a page refetches what it shows only then.
 
-use super::{clock, Console};
+use super::Console;
+use crate::clock;
 use crate::dependency::Condition;
 use crate::catalog::{Browse, Folder};
 use crate::error::RejectReason;

@@ -11,7 +11,8 @@
 
 use super::files::{attachment, is_gone};
 use super::problem::Problem;
-use super::{blocking, clock, Console};
+use super::{blocking, Console};
+use crate::clock;
 use crate::catalog::{Browse, Folder};
 use crate::naming;
 use axum::body::{Body, Bytes};

@@ -28,6 +28,7 @@ use crate::job::{InputKind, Job};
 use crate::metrics::Metrics;
 use crate::preset::Preset;
 use crate::preview::PreviewDir;
+use crate::quota::Quota;
 use crate::remove::{RemovalEngine, Source};
 use crate::store::{CutoutCache, Journal};
 use crate::validate::Limits;
@@ -73,6 +74,8 @@ pub(crate) struct Pipeline {
     node: String,
     /// Where each thumbnail's console preview is made as it is written (console on).
     previews: Option<PreviewDir>,
+    /// The tenant's photos per day, when it has a quota.
+    quota: Option<Quota>,
 }
 
 impl Pipeline {
@@ -107,7 +110,15 @@ impl Pipeline {
             delete_orphans: config.delete_orphans.0,
             node: config.node(),
             previews,
+            quota: None,
         }
+    }
+
+    /// The same pipeline, processing at most `quota`'s photos a day (a tenant's
+    /// `max_photos_per_day`).
+    pub(crate) fn with_quota(mut self, quota: Quota) -> Pipeline {
+        self.quota = Some(quota);
+        self
     }
 
     /// Runs one job. Rejections are carried out here (file moved, note written, metric counted);

@@ -17,7 +17,7 @@ pub(super) struct Planned {
     file: String,
     key: String,
     preset: usize,
-    background: Option<Background>,
+    pub(super) background: Option<Background>,
 }
 
 impl Pipeline {

@@ -49,6 +49,14 @@ impl Pipeline {
             self.record_hash(name, &input, stamp, &hash);
             return Ok(Outcome::Product { written: Vec::new(), source: None });
         }
+        // A photo counts against a quota when its own image is to be made: versions on a new
+        // background of photos made already do not.
+        let new_photo = pending.iter().any(|planned| planned.background.is_none());
+        if let Some(quota) = self.quota.as_ref().filter(|q| new_photo && !q.admit(&hash)) {
+            let limit = quota.limit();
+            let why = format!("the {limit} photos of today (max_photos_per_day) are used up; {name} waits for tomorrow");
+            return Err(Transient::new(Cause::OverQuota, why).into());
+        }
 
         let (cutout, source) = match self.cutouts.load(&hash) {
             Some(cutout) => {

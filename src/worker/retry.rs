@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tracing::warn;
+use tracing::{info, warn};
 
 const BACKOFF: Backoff = Backoff { first: Duration::from_secs(1), factor: 2, max: Duration::from_secs(300) };
 
@@ -94,10 +94,24 @@ impl Retry {
                 return None;
             }
         }
-        let delay = BACKOFF.delay(attempt);
         let space = failure.out_of_space().then(|| self.space.clone());
-        let early = if space.is_some() { " (or as soon as disk space returns)" } else { "" };
-        warn!(input = %job.name, attempt, retry_in_s = delay.as_secs_f32(), "{failure}; retrying{early}");
+        let delay = match failure.cause() {
+            // Nothing changes before the day turns: the job waits for it, and says so once.
+            Cause::OverQuota => {
+                let now = crate::clock::now();
+                let delay = Duration::from_secs((crate::clock::next_midnight(now) - now).max(1) as u64);
+                if attempt == 1 {
+                    info!(input = %job.name, retry_in_s = delay.as_secs(), "{failure}");
+                }
+                delay
+            }
+            _ => {
+                let delay = BACKOFF.delay(attempt);
+                let early = if space.is_some() { " (or as soon as disk space returns)" } else { "" };
+                warn!(input = %job.name, attempt, retry_in_s = delay.as_secs_f32(), "{failure}; retrying{early}");
+                delay
+            }
+        };
         self.waiting.fetch_add(1, Ordering::SeqCst);
         self.gauge.with_label_values(&[failure.cause().label()]).inc();
         let mut causes = self.causes.lock();

@@ -47,6 +47,7 @@ export const STATES = {
   done: "Done",
   rejected: "Rejected",
   waiting_remote: "Waiting for remote engine",
+  over_quota: "Over today's quota",
 };
 
 export const ENGINES = { local: "embedded engine", gradio: "remote engine", none: "own transparency" };

@@ -1,11 +1,12 @@
-//! Local time, for "thumbnails made today" and the dates inside ZIP archives (which have no time
-//! zone). The process's time zone is the system's (`TZ`, `/etc/localtime`; UTC in most containers).
+//! Local time, for "thumbnails made today", the tenants' daily quotas and the dates inside ZIP
+//! archives (which have no time zone). The process's time zone is the system's (`TZ`,
+//! `/etc/localtime`; UTC in most containers).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A moment broken down in local time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Local {
+pub(crate) struct Local {
     pub year: i32,
     /// 1–12.
     pub month: u32,
@@ -17,12 +18,12 @@ pub(super) struct Local {
 }
 
 /// Seconds since the Unix epoch, now.
-pub(super) fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 /// `secs` (since the epoch) in local time.
-pub(super) fn local(secs: i64) -> Local {
+pub(crate) fn local(secs: i64) -> Local {
     let t = secs as libc::time_t;
     // SAFETY: `tm` is plain data the call fills in; both pointers are valid for the call.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
@@ -41,9 +42,32 @@ pub(super) fn local(secs: i64) -> Local {
 }
 
 /// The start of the local day holding `secs`.
-pub(super) fn midnight(secs: i64) -> i64 {
+pub(crate) fn midnight(secs: i64) -> i64 {
+    if let Some(day) = test_day() {
+        return secs - secs.rem_euclid(day);
+    }
     let l = local(secs);
     secs - (l.hour * 3600 + l.minute * 60 + l.second) as i64
+}
+
+/// The start of the local day after the one holding `secs` (days of 23 or 25 hours included).
+pub(crate) fn next_midnight(secs: i64) -> i64 {
+    match test_day() {
+        Some(day) => midnight(secs) + day,
+        None => midnight(midnight(secs) + 26 * 3600),
+    }
+}
+
+/// Test builds only (`--features test-hooks`): `THUMBGEN_TEST_DAY_SECONDS` makes a day that many
+/// seconds long, so the tests can see a day turn.
+#[cfg(feature = "test-hooks")]
+fn test_day() -> Option<i64> {
+    std::env::var("THUMBGEN_TEST_DAY_SECONDS").ok()?.parse().ok().filter(|d: &i64| *d > 0)
+}
+
+#[cfg(not(feature = "test-hooks"))]
+fn test_day() -> Option<i64> {
+    None
 }
 
 #[cfg(test)]
@@ -58,5 +82,8 @@ mod tests {
         let (a, b) = (local(start), local(now));
         assert_eq!((a.year, a.month, a.day), (b.year, b.month, b.day));
         assert_eq!((a.hour, a.minute, a.second), (0, 0, 0));
+        let next = next_midnight(now);
+        assert!(next > now && next - start >= 23 * 3600 && next - start <= 25 * 3600);
+        assert_eq!(local(next).hour, 0);
     }
 }
