@@ -64,7 +64,7 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn new(config: &Config) -> Shared {
         Shared {
-            metrics: Arc::new(Metrics::new(&engine_kinds(config))),
+            metrics: Arc::new(Metrics::new(&engine_kinds(config), &tenant_names(config))),
             status: Arc::new(Status::default()),
             shutdown: Shutdown::new(),
         }
@@ -75,12 +75,13 @@ impl App {
     /// The one catalog of a process without tenants: see [`App::with`].
     pub(crate) async fn new(config: Config) -> Result<App, StartError> {
         let shared = Shared::new(&config);
-        App::with(config, &shared).await
+        App::with(config, &shared, None).await
     }
 
     /// Creates the folders (clearing what a killed run left in them) and the catalog's parts, and
     /// in cluster mode connects to the broker; the engine is loaded by [`App::start_pipeline`].
-    pub(crate) async fn with(config: Config, shared: &Shared) -> Result<App, StartError> {
+    /// A tenant's catalog (`tenant`) counts into its own series.
+    pub(crate) async fn with(config: Config, shared: &Shared, tenant: Option<&str>) -> Result<App, StartError> {
         let folders = Folders::from_config(&config);
         let s3 = S3Settings::from_config(&config).map_err(|e| StartError::new(e.0))?;
         if s3.is_some() {
@@ -89,7 +90,11 @@ impl App {
             folders.create_all()?;
             tidy_folders(&config, &folders);
         }
-        let (metrics, status, shutdown) = (shared.metrics.clone(), shared.status.clone(), shared.shutdown.clone());
+        let metrics = match tenant {
+            Some(name) => Arc::new(shared.metrics.for_tenant(name)),
+            None => shared.metrics.clone(),
+        };
+        let (status, shutdown) = (shared.status.clone(), shared.shutdown.clone());
         let (catalog, browse, bucket): (Arc<dyn Catalog>, Arc<dyn Browse>, _) = match s3 {
             Some(settings) => {
                 let bucket = Bucket::open(settings, metrics.storage())?;
@@ -108,7 +113,7 @@ impl App {
             (cluster.queue(), Some(cluster))
         } else {
             let local =
-                LocalQueue::new(config.queue_capacity, metrics.queue_depth.clone(), metrics.jobs_in_flight.clone());
+                LocalQueue::new(config.queue_capacity, metrics.catalog.queue_depth(), metrics.jobs_in_flight.clone());
             (Arc::new(local), None)
         };
         Ok(App { config, folders, catalog, browse, bucket, metrics, status, queue, shutdown, cluster })
@@ -244,6 +249,11 @@ fn tidy_folders(config: &Config, folders: &Folders) {
         crate::write::remove_stale_uploads(folders.input_dir(kind), stale_after);
     }
     crate::reject::remove_orphan_notes(&folders.rejected, stale_after);
+}
+
+/// The names of the configured tenants: the values of the `tenant` label.
+fn tenant_names(config: &Config) -> Vec<String> {
+    config.tenants.iter().map(|t| t.name.clone()).collect()
 }
 
 /// The configured removal engine, as the pipeline, the health check and the prober see it.

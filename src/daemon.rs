@@ -56,7 +56,7 @@ pub(crate) async fn run(config: Config, sources: Sources, logging: Logging) -> R
         catalogs,
         resources: resources.clone(),
         engine: first.engine_kind(),
-        waiting: shared.metrics.inputs_waiting.clone(),
+        metrics: shared.metrics.clone(),
         stuck_after: STUCK_AFTER.max(config.gradio_timeout.0 * 2),
     });
     let addr = config.http_socket_addr()?;
@@ -199,11 +199,11 @@ pub(crate) async fn run(config: Config, sources: Sources, logging: Logging) -> R
 /// tenant (design §10), each named.
 async fn open_catalogs(config: &Config, shared: &Shared) -> Result<Vec<(Option<String>, App)>, StartError> {
     if config.tenants.is_empty() {
-        return Ok(vec![(None, App::with(config.clone(), shared).await?)]);
+        return Ok(vec![(None, App::with(config.clone(), shared, None).await?)]);
     }
     let mut apps = Vec::new();
     for tenant in &config.tenants {
-        let app = App::with(config.for_tenant(tenant), shared)
+        let app = App::with(config.for_tenant(tenant), shared, Some(&tenant.name))
             .await
             .map_err(|e| e.context(format!("tenant {}", tenant.name)))?;
         apps.push((Some(tenant.name.clone()), app));

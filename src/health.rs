@@ -9,6 +9,7 @@ use crate::dependency::Condition;
 use crate::disk::free_bytes;
 use crate::error::Cause;
 use crate::folders::Folders;
+use crate::metrics::Metrics;
 use crate::queue::WorkQueue;
 use crate::remove::EngineKind;
 use crate::resources::Resources;
@@ -90,8 +91,8 @@ pub(crate) struct Health {
     pub catalogs: Vec<Watched>,
     pub resources: Arc<Resources>,
     pub engine: EngineKind,
-    /// Inputs waiting to be retried, by cause (`thumbgen_inputs_waiting`).
-    pub waiting: prometheus::IntGaugeVec,
+    /// Inputs waiting to be retried, by cause (`thumbgen_inputs_waiting`, every catalog's).
+    pub metrics: Arc<Metrics>,
     /// No job finishing for this long while work waits means the pipeline is stuck.
     pub stuck_after: Duration,
 }
@@ -128,7 +129,7 @@ impl Health {
         let stalled = self.status.since_progress();
         let waiting: Vec<(Cause, i64)> = Cause::ALL
             .into_iter()
-            .map(|cause| (cause, self.waiting.with_label_values(&[cause.label()]).get()))
+            .map(|cause| (cause, self.metrics.waiting_total(cause)))
             .filter(|(_, n)| *n > 0)
             .collect();
         let by_cause: Map<String, Value> = waiting.iter().map(|(c, n)| (c.label().to_owned(), json!(n))).collect();
@@ -353,7 +354,7 @@ mod tests {
             }],
             resources: Arc::default(),
             engine: EngineKind::Local,
-            waiting: crate::metrics::Metrics::new(&[EngineKind::Local]).inputs_waiting.clone(),
+            metrics: Arc::new(Metrics::new(&[EngineKind::Local], &[])),
             stuck_after: Duration::from_secs(600),
         }
     }
@@ -368,9 +369,9 @@ mod tests {
         let application = || health.report().checks.application;
         assert_eq!(application().status, Level::Ok);
         assert_eq!(application().message, "idle, watching for files");
-        health.waiting.with_label_values(&["still_being_written"]).set(1);
+        health.metrics.catalog.waiting(Cause::StillBeingWritten).set(1);
         assert_eq!(application().status, Level::Ok, "a file still being copied in is normal");
-        health.waiting.with_label_values(&["engine"]).set(3);
+        health.metrics.catalog.waiting(Cause::Engine).set(3);
         let check = application();
         assert_eq!(check.status, Level::Warning);
         assert!(

@@ -83,7 +83,7 @@ impl Base {
             engine,
             Arc::new(journal),
             Arc::new(cutouts),
-            Arc::new(Metrics::new(&[EngineKind::Local])),
+            Arc::new(Metrics::new(&[EngineKind::Local], &[])),
         )
     }
 

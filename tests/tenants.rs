@@ -88,6 +88,19 @@ base = "s3://{}/loja-c"
     assert_eq!(sb.files("tenants/loja-a/.thumbgen/cutouts").len(), 1);
     assert_eq!(sb.files("elsewhere/b/.thumbgen/cutouts").len(), 1);
     assert!(s3.keys("loja-c/.thumbgen/cutouts/").unwrap().len() == 1);
+    // Each tenant's work is counted under its name, and only configured names appear.
+    let written = |tenant: &str| d.metric(&format!("thumbgen_thumbnails_written_total{{tenant=\"{tenant}\"}}"));
+    assert_eq!((written("loja-a"), written("loja-b"), written("loja-c")), (2.0, 1.0, 1.0));
+    let rejected = "thumbgen_inputs_rejected_total{reason=\"unsupported_format\",tenant=\"loja-b\"}";
+    assert_eq!(d.metric(rejected), 1.0);
+    let families = common::parse_metrics(&d.get("/metrics").1);
+    let mut tenants = std::collections::BTreeSet::new();
+    for family in families.as_object().unwrap().values() {
+        for sample in family["samples"].as_array().unwrap() {
+            tenants.extend(sample[1]["tenant"].as_str().map(str::to_owned));
+        }
+    }
+    assert_eq!(tenants.into_iter().collect::<Vec<_>>(), ["loja-a", "loja-b", "loja-c"]);
     let (status, ready) = d.get("/health/ready");
     assert_eq!(status, 200, "{ready}");
     assert!(d.log_text().contains("serving tenant loja-c"), "{}", d.log_text());
@@ -269,7 +282,8 @@ fn past_its_daily_quota_a_tenants_photos_wait_and_flow_again_when_the_day_turns(
         states("loja-b"),
         d.log_text()
     );
-    assert_eq!(d.metric("thumbgen_inputs_waiting{cause=\"over_quota\"}"), 1.0);
+    let over_quota = |tenant: &str| d.metric(&format!("thumbgen_inputs_waiting{{cause=\"over_quota\",tenant=\"{tenant}\"}}"));
+    assert_eq!((over_quota("loja-a"), over_quota("loja-b")), (1.0, 0.0), "counted for its tenant");
     assert_eq!(sb.files("tenants/loja-a/produtos").len(), 3, "it waits in its folder");
     assert!(sb.files("tenants/loja-a/rejeitados").is_empty(), "never rejected");
     let (_, health) = d.get("/health");
@@ -277,5 +291,5 @@ fn past_its_daily_quota_a_tenants_photos_wait_and_flow_again_when_the_day_turns(
 
     let flowed = wait_until(Duration::from_secs(DAY + 10), || states("loja-a") == ["done", "done", "done"]);
     assert!(flowed, "the next day it is made: {:?}\n{}", states("loja-a"), d.log_text());
-    assert_eq!(d.metric("thumbgen_inputs_waiting{cause=\"over_quota\"}"), 0.0);
+    assert_eq!(over_quota("loja-a"), 0.0);
 }

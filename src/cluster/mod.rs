@@ -101,7 +101,7 @@ impl Cluster {
         metrics: &Metrics,
         shutdown: &Shutdown,
     ) -> Result<Arc<Cluster>, StartError> {
-        let (queue_depth, jobs_in_flight) = (metrics.queue_depth.clone(), metrics.jobs_in_flight.clone());
+        let (queue_depth, jobs_in_flight) = (metrics.catalog.queue_depth(), metrics.jobs_in_flight.clone());
         let metrics = metrics.cluster();
         let servers = config.nats_servers().ok_or_else(|| StartError::new("cluster mode needs NATS_URL"))?;
         let me = Me { node: config.node(), instance: nodes::new_instance(), role: config.node_role };

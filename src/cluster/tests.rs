@@ -48,7 +48,7 @@ async fn node_a(server: &NatsServer) -> (Base, Arc<Cluster>, Shutdown) {
         config.node_name = Some(Text("node-a".into()));
     });
     let (status, shutdown) = (Arc::new(Status::default()), Shutdown::new());
-    let metrics = Metrics::new(&[crate::remove::EngineKind::Local]);
+    let metrics = Metrics::new(&[crate::remove::EngineKind::Local], &[]);
     let cluster = Cluster::start(&base.config, &base.folders, None, &status, &metrics, &shutdown).await.unwrap();
     let provisioned = tokio::time::timeout(Duration::from_secs(30), async {
         while cluster.broker.handles().is_none() {

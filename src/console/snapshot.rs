@@ -51,9 +51,9 @@ impl Console {
     /// The figures now (blocking: folder stamps, free space).
     pub(super) fn snapshot(&self) -> Snapshot {
         let m = &self.deps.metrics;
-        let written = m.thumbnails_written.get();
+        let written = m.written_total();
         let rejections: u64 =
-            RejectReason::ALL.iter().map(|r| m.inputs_rejected.with_label_values(&[r.label()]).get()).sum();
+            RejectReason::ALL.iter().map(|r| m.rejected_total(*r)).sum();
         let detected: u64 = InputKind::ALL.iter().map(|k| m.files_detected.with_label_values(&[k.label()]).get()).sum();
         let rejects = self.rejected.snapshot();
         let rejected = rejects.entries.len();

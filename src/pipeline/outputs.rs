@@ -164,7 +164,7 @@ impl Pipeline {
             Transient::new(Cause::Storage, format!("cannot write {} in {place}", planned.file)).because(e)
         })?;
         self.metrics.stage("write", started.elapsed().as_secs_f64());
-        self.metrics.thumbnails_written.inc();
+        self.metrics.catalog.written().inc();
         // The console's preview, from the pixels at hand (about 1 ms); the console makes it
         // itself if this fails.
         if let Some(previews) = &self.previews {

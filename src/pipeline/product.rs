@@ -151,7 +151,7 @@ impl Pipeline {
         };
         let outcome = if result.is_ok() { "success" } else { "failure" };
         self.metrics.removals.with_label_values(&[engine.label(), outcome]).inc();
-        self.metrics.removal_duration.with_label_values(&[engine.label()]).observe(seconds);
+        self.metrics.catalog.removal_seconds(engine).observe(seconds);
         self.metrics.stage("remove", seconds);
         let cut = result?.and_then(|mask| Cutout::from_mask(&rgb, &mask.alpha)).ok_or_else(remove::no_product)?;
         Ok((cut, engine))

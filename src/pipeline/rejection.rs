@@ -32,7 +32,7 @@ impl Pipeline {
         }
         match self.catalog.reject(job.kind, &job.name, rejection) {
             Ok(moved) => {
-                self.metrics.inputs_rejected.with_label_values(&[rejection.reason.label()]).inc();
+                self.metrics.catalog.rejected(rejection.reason).inc();
                 warn!(
                     input = %job.name,
                     folder = job.kind.label(),

@@ -15,8 +15,8 @@ struct Rig {
 
 fn rig() -> Rig {
     let base = Base::new();
-    let metrics = Arc::new(Metrics::new(&[crate::remove::EngineKind::Local]));
-    let queue = Arc::new(LocalQueue::new(100, metrics.queue_depth.clone(), metrics.jobs_in_flight.clone()));
+    let metrics = Arc::new(Metrics::new(&[crate::remove::EngineKind::Local], &[]));
+    let queue = Arc::new(LocalQueue::new(100, metrics.catalog.queue_depth(), metrics.jobs_in_flight.clone()));
     let settings = WatchSettings {
         mode: WatchMode::Poll,
         poll_interval: Duration::from_secs(1),

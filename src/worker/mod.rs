@@ -66,7 +66,7 @@ impl Workers {
         // A full disk is one of these: where outputs, rejections and the state are written.
         let storage = pipeline.storage_dirs();
         Arc::new(Workers {
-            retry: retry::Retry::new(retries, storage, metrics.inputs_waiting.clone(), shutdown.clone()),
+            retry: retry::Retry::new(retries, storage, metrics.catalog.clone(), shutdown.clone()),
             pipeline,
             queue,
             status,

@@ -13,7 +13,7 @@ use crate::job::Job;
 use crate::shutdown::Shutdown;
 use crate::status::Status;
 use crate::sync::Mutex;
-use prometheus::IntGaugeVec;
+use crate::metrics::CatalogMetrics;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -37,8 +37,8 @@ pub(super) struct Retry {
     attempts: Mutex<HashMap<Job, u32>>,
     /// Retries sleeping before they re-enter the queue.
     waiting: Arc<AtomicUsize>,
-    /// The same, by cause: `thumbgen_inputs_waiting`.
-    gauge: IntGaugeVec,
+    /// The same, by cause: `thumbgen_inputs_waiting` (this catalog's).
+    gauge: CatalogMetrics,
     /// The jobs among them, with the cause of their last failure and how many waits each has.
     causes: Arc<Mutex<HashMap<Job, (Cause, usize)>>>,
     space: Arc<SpaceWatch>,
@@ -54,7 +54,7 @@ pub(super) struct Wait {
 impl Retry {
     /// `storage` are the folders whose free space a full-disk failure waits for.
     /// `gauge` counts the waiting jobs by cause.
-    pub(super) fn new(policy: Retries, storage: Vec<PathBuf>, gauge: IntGaugeVec, shutdown: Shutdown) -> Retry {
+    pub(super) fn new(policy: Retries, storage: Vec<PathBuf>, gauge: CatalogMetrics, shutdown: Shutdown) -> Retry {
         Retry {
             policy,
             attempts: Mutex::new(HashMap::new()),
@@ -113,14 +113,14 @@ impl Retry {
             }
         };
         self.waiting.fetch_add(1, Ordering::SeqCst);
-        self.gauge.with_label_values(&[failure.cause().label()]).inc();
+        self.gauge.waiting(failure.cause()).inc();
         let mut causes = self.causes.lock();
         let entry = causes.entry(job.clone()).or_insert((failure.cause(), 0));
         *entry = (failure.cause(), entry.1 + 1);
         drop(causes);
         let waiting = Waiting {
             count: self.waiting.clone(),
-            gauge: self.gauge.with_label_values(&[failure.cause().label()]),
+            gauge: self.gauge.waiting(failure.cause()),
             causes: self.causes.clone(),
             job: job.clone(),
         };

@@ -18,8 +18,8 @@ fn rig(engine: FakeEngine, retries: Retries) -> Rig {
     let base = Base::new();
     let engine = Arc::new(engine);
     let pipeline = Arc::new(base.pipeline(engine.clone()));
-    let metrics = Arc::new(Metrics::new(&[crate::remove::EngineKind::Local]));
-    let queue = Arc::new(LocalQueue::new(100, metrics.queue_depth.clone(), metrics.jobs_in_flight.clone()));
+    let metrics = Arc::new(Metrics::new(&[crate::remove::EngineKind::Local], &[]));
+    let queue = Arc::new(LocalQueue::new(100, metrics.catalog.queue_depth(), metrics.jobs_in_flight.clone()));
     let status = Arc::new(Status::default());
     let shutdown = Shutdown::new();
     let workers = Workers::new(pipeline, queue.clone(), status.clone(), metrics, retries, shutdown.clone(), Share { turns: Turns::new(2, &[1]), index: 0, tenant: None });
@@ -73,7 +73,7 @@ async fn a_passing_engine_failure_is_retried_as_soon_as_the_engine_is_back() {
     assert!(r.base.outputs().is_empty());
     let job = Job::new(crate::job::InputKind::Product, "p.png");
     assert_eq!(r.workers.retry_cause(&job), Some(Cause::Engine), "it is known to wait for the engine");
-    let waiting = |cause: Cause| r.workers.metrics.inputs_waiting.with_label_values(&[cause.label()]).get();
+    let waiting = |cause: Cause| r.workers.metrics.waiting_total(cause);
     assert_eq!([waiting(Cause::Engine), waiting(Cause::Storage)], [1, 0], "the gauge shows it by cause");
     r.status.retry_waiting_now(); // what the remote engine's probe does when it answers again
     r.settle().await;

@@ -11,6 +11,13 @@ use prometheus::{
 };
 
 /// Pipeline stages timed by `thumbgen_stage_duration_seconds`.
+mod catalog;
+
+pub(crate) use catalog::CatalogMetrics;
+
+use catalog::CatalogFamilies;
+use std::sync::Arc;
+
 const STAGES: [&str; 5] = ["validate", "remove", "compose", "encode", "write"];
 
 /// The series cluster mode adds.
@@ -46,48 +53,39 @@ const STORAGE_OPS: [&str; 10] = [
     "abort_multipart",
 ];
 
+/// The process's series. With tenants (design §10) the series of one catalog's work — written,
+/// rejected, queued, waiting, removal seconds — carry a `tenant` label ([`catalog`]); each
+/// tenant's parts get a copy of this whose [`Metrics::catalog`] is the tenant's.
+#[derive(Clone)]
 pub(crate) struct Metrics {
     registry: Registry,
     /// The object-storage series, once a catalog in a bucket asked for them.
-    storage: std::sync::OnceLock<StorageMetrics>,
+    storage: Arc<std::sync::OnceLock<StorageMetrics>>,
+    /// The series of one catalog's work, for every catalog.
+    families: CatalogFamilies,
+    /// This catalog's series among them.
+    pub catalog: CatalogMetrics,
     pub files_detected: IntCounterVec,
-    pub thumbnails_written: IntCounter,
-    pub inputs_rejected: IntCounterVec,
     pub removals: IntCounterVec,
-    pub removal_duration: HistogramVec,
     pub stage_duration: HistogramVec,
-    pub queue_depth: IntGauge,
     pub jobs_in_flight: IntGauge,
     pub cutout_cache_hits: IntCounter,
     pub transient_failures: IntCounter,
-    pub inputs_waiting: IntGaugeVec,
 }
 
 impl Metrics {
-    pub(crate) fn new(engines: &[EngineKind]) -> Metrics {
+    /// The series for removals by `engines`, with a `tenant` label on a catalog's series when
+    /// `tenants` are configured.
+    pub(crate) fn new(engines: &[EngineKind], tenants: &[String]) -> Metrics {
         let registry = Registry::new();
         let files_detected = IntCounterVec::new(
             Opts::new("thumbgen_files_detected_total", "Input files seen in the watched folders."),
             &["folder"],
         )
         .unwrap();
-        let thumbnails_written =
-            IntCounter::new("thumbgen_thumbnails_written_total", "Thumbnail files written to the output folder.")
-                .unwrap();
-        let inputs_rejected = IntCounterVec::new(
-            Opts::new("thumbgen_inputs_rejected_total", "Inputs moved to the rejected folder, by reason."),
-            &["reason"],
-        )
-        .unwrap();
         let removals = IntCounterVec::new(
             Opts::new("thumbgen_removals_total", "Background removals, by engine and outcome."),
             &["engine", "outcome"],
-        )
-        .unwrap();
-        let removal_duration = HistogramVec::new(
-            HistogramOpts::new("thumbgen_removal_duration_seconds", "Time one background removal took.")
-                .buckets(vec![0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 120.0]),
-            &["engine"],
         )
         .unwrap();
         let stage_duration = HistogramVec::new(
@@ -96,7 +94,6 @@ impl Metrics {
             &["stage"],
         )
         .unwrap();
-        let queue_depth = IntGauge::new("thumbgen_queue_depth", "Inputs waiting to be processed.").unwrap();
         let jobs_in_flight = IntGauge::new("thumbgen_jobs_in_flight", "Inputs being processed right now.").unwrap();
         let cutout_cache_hits = IntCounter::new(
             "thumbgen_cutout_cache_hits_total",
@@ -108,14 +105,8 @@ impl Metrics {
             "Jobs that failed for a passing reason (disk, engine) and were scheduled again.",
         )
         .unwrap();
-        let inputs_waiting = IntGaugeVec::new(
-            Opts::new(
-                "thumbgen_inputs_waiting",
-                "Inputs waiting to be retried after a passing failure, by its cause (engine: the removal engine is failing; storage: a disk is full or unwritable).",
-            ),
-            &["cause"],
-        )
-        .unwrap();
+        let families = CatalogFamilies::new(tenants);
+        families.prepare(engines);
         let build_info = IntGaugeVec::new(
             Opts::new("thumbgen_build_info", "Build information; the value is always 1."),
             &["version"],
@@ -126,17 +117,10 @@ impl Metrics {
         for kind in InputKind::ALL {
             files_detected.with_label_values(&[kind.label()]);
         }
-        for reason in RejectReason::ALL {
-            inputs_rejected.with_label_values(&[reason.label()]);
-        }
         for engine in engines {
-            removal_duration.with_label_values(&[engine.label()]);
             for outcome in ["success", "failure"] {
                 removals.with_label_values(&[engine.label(), outcome]);
             }
-        }
-        for cause in Cause::ALL {
-            inputs_waiting.with_label_values(&[cause.label()]);
         }
         for stage in STAGES {
             stage_duration.with_label_values(&[stage]);
@@ -144,16 +128,16 @@ impl Metrics {
 
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(files_detected.clone()),
-            Box::new(thumbnails_written.clone()),
-            Box::new(inputs_rejected.clone()),
+            Box::new(families.written.clone()),
+            Box::new(families.rejected.clone()),
             Box::new(removals.clone()),
-            Box::new(removal_duration.clone()),
+            Box::new(families.removal.clone()),
             Box::new(stage_duration.clone()),
-            Box::new(queue_depth.clone()),
+            Box::new(families.depth.clone()),
             Box::new(jobs_in_flight.clone()),
             Box::new(cutout_cache_hits.clone()),
             Box::new(transient_failures.clone()),
-            Box::new(inputs_waiting.clone()),
+            Box::new(families.waiting.clone()),
             Box::new(build_info),
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ];
@@ -162,19 +146,36 @@ impl Metrics {
         }
         Metrics {
             registry,
-            storage: std::sync::OnceLock::new(),
+            storage: Arc::default(),
+            catalog: families.of(None),
+            families,
             files_detected,
-            thumbnails_written,
-            inputs_rejected,
             removals,
-            removal_duration,
             stage_duration,
-            queue_depth,
             jobs_in_flight,
             cutout_cache_hits,
             transient_failures,
-            inputs_waiting,
         }
+    }
+
+    /// The same series, with a tenant's as this catalog's.
+    pub(crate) fn for_tenant(&self, tenant: &str) -> Metrics {
+        Metrics { catalog: self.families.of(Some(tenant)), ..self.clone() }
+    }
+
+    /// Thumbnails written by every catalog.
+    pub(crate) fn written_total(&self) -> u64 {
+        self.families.sum(&self.families.written, &[])
+    }
+
+    /// Inputs rejected for `reason` in every catalog.
+    pub(crate) fn rejected_total(&self, reason: RejectReason) -> u64 {
+        self.families.sum(&self.families.rejected, &[reason.label()])
+    }
+
+    /// Inputs of every catalog waiting to be retried after a failure of `cause`.
+    pub(crate) fn waiting_total(&self, cause: Cause) -> i64 {
+        self.families.sum_gauges(&self.families.waiting, &[cause.label()])
     }
 
     /// Adds the cluster series (cluster mode only).
@@ -268,7 +269,7 @@ mod tests {
 
     #[test]
     fn contract_series_exist_from_the_start() {
-        let text = Metrics::new(&[EngineKind::Local]).render();
+        let text = Metrics::new(&[EngineKind::Local], &[]).render();
         for needle in [
             "thumbgen_files_detected_total{folder=\"produtos\"} 0",
             "thumbgen_thumbnails_written_total 0",
