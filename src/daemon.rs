@@ -84,7 +84,7 @@ pub(crate) async fn run(config: Config, sources: Sources, logging: Logging) -> R
                     state: app.folders.state.clone(),
                     queue_arrivals: app.bucket.is_some(),
                     status: shared.status.clone(),
-                    metrics: shared.metrics.clone(),
+                    metrics: app.metrics.clone(),
                     queue: app.queue.clone(),
                     engine: app.engine_kind(),
                     shutdown: shutdown.clone(),

@@ -87,7 +87,8 @@ pub(crate) struct Watched {
 /// Everything the checks read.
 pub(crate) struct Health {
     pub status: Arc<Status>,
-    /// Every catalog served (at least one); the first one's disk is the one reported.
+    /// Every catalog served (at least one); the disk of the one with the least free space is the one
+    /// reported.
     pub catalogs: Vec<Watched>,
     pub resources: Arc<Resources>,
     pub engine: EngineKind,
@@ -170,9 +171,15 @@ impl Health {
             );
         }
         let message = match (idle, waiting.is_empty()) {
-            (true, true) => "idle, watching for files",
-            (true, false) => "waiting for files still being written",
-            (false, _) => "processing",
+            (true, true) => "idle, watching for files".to_owned(),
+            (true, false) if waiting.iter().all(|(cause, _)| *cause == Cause::StillBeingWritten) => {
+                "waiting for files still being written".to_owned()
+            }
+            (true, false) => {
+                let each: Vec<String> = waiting.iter().map(|(cause, n)| format!("{n} for {}", waits_for(*cause))).collect();
+                format!("idle; inputs waiting: {}", each.join(", "))
+            }
+            (false, _) => "processing".to_owned(),
         };
         Check::new(Level::Ok, message, details)
     }
@@ -245,9 +252,16 @@ impl Health {
                 }
             }
         }
-        let (f, bucket) = (&self.catalogs[0].folders, &self.catalogs[0].bucket);
-        let local = if bucket.is_some() { &f.state } else { &f.output };
-        let free = free_bytes(local);
+        // The catalog with the least free space is the one reported (tenants may be on several
+        // disks).
+        let local = |c: &Watched| if c.bucket.is_some() { c.folders.state.clone() } else { c.folders.output.clone() };
+        let (free, watched) = self
+            .catalogs
+            .iter()
+            .map(|c| (free_bytes(&local(c)), c))
+            .min_by_key(|(free, _)| free.unwrap_or(u64::MAX))
+            .expect("at least one catalog");
+        let (f, bucket) = (&watched.folders, &watched.bucket);
         let mut details = json!({ "output_free_bytes": free, "output_path": f.output.display().to_string() });
         if let Some(url) = bucket {
             details = json!({ "catalog": url, "state_free_bytes": free, "state_path": f.state.display().to_string() });

@@ -89,10 +89,13 @@ base = "s3://{}/loja-c"
     assert_eq!(sb.files("elsewhere/b/.thumbgen/cutouts").len(), 1);
     assert!(s3.keys("loja-c/.thumbgen/cutouts/").unwrap().len() == 1);
     // Each tenant's work is counted under its name, and only configured names appear.
+    // (Counted just after the files appear.)
     let written = |tenant: &str| d.metric(&format!("thumbgen_thumbnails_written_total{{tenant=\"{tenant}\"}}"));
-    assert_eq!((written("loja-a"), written("loja-b"), written("loja-c")), (2.0, 1.0, 1.0));
     let rejected = "thumbgen_inputs_rejected_total{reason=\"unsupported_format\",tenant=\"loja-b\"}";
-    assert_eq!(d.metric(rejected), 1.0);
+    let counted = wait_until(Duration::from_secs(10), || {
+        (written("loja-a"), written("loja-b"), written("loja-c"), d.metric(rejected)) == (2.0, 1.0, 1.0, 1.0)
+    });
+    assert!(counted, "{} {} {} {}", written("loja-a"), written("loja-b"), written("loja-c"), d.metric(rejected));
     let families = common::parse_metrics(&d.get("/metrics").1);
     let mut tenants = std::collections::BTreeSet::new();
     for family in families.as_object().unwrap().values() {
@@ -118,6 +121,11 @@ fn a_bad_tenant_setting_stops_the_start_with_a_message_naming_the_tenant() {
         ("[[tenants]]\nname = \"a\"\ntoken = \"short\"\n", "TENANT_A_TOKEN"),
         ("[[tenants]]\nname = \"a\"\nweight = 0\n", "tenants[0].weight"),
         ("[[tenants]]\nname = \"a\"\nbase = \"s3://\"\n", "tenants[0].base"),
+        ("[[tenants]]\nname = \"a\"\n[[tenants]]\nname = \"b\"\nbase = \"tenants/a/b\"\n", "overlap"),
+        (
+            "[[tenants]]\nname = \"a\"\ntoken = \"0123456789abcdef\"\n[[tenants]]\nname = \"b\"\ntoken = \"0123456789abcdef\"\n",
+            "TENANT_B_TOKEN) is the same as TENANT_A_TOKEN",
+        ),
     ] {
         std::fs::write(sb.path("config/thumbgen.toml"), toml).unwrap();
         let out = sb.run(&["config"], &[]);
@@ -249,13 +257,13 @@ fn a_tenants_token_opens_only_its_own_console_and_the_operators_opens_every_one(
 
 #[test]
 fn past_its_daily_quota_a_tenants_photos_wait_and_flow_again_when_the_day_turns() {
-    // Days of 20 s (a test build's clock hook), so the day can turn during the test.
-    const DAY: u64 = 20;
+    // Days of 30 s (a test build's clock hook), so the day can turn during the test.
+    const DAY: u64 = 30;
     let sb = Sandbox::new();
     std::fs::create_dir_all(sb.path("config")).unwrap();
     let config = "[[tenants]]\nname = \"loja-a\"\nmax_photos_per_day = 2\n\n[[tenants]]\nname = \"loja-b\"\n";
     std::fs::write(sb.path("config/thumbgen.toml"), config).unwrap();
-    let d = sb.start(&[("THUMBGEN_TEST_DAY_SECONDS", "20")]);
+    let d = sb.start(&[("THUMBGEN_TEST_DAY_SECONDS", "30")]);
     let states = |tenant: &str| -> Vec<String> {
         let items = d.get(&format!("/t/{tenant}/api/products")).1;
         let items: serde_json::Value = serde_json::from_str(&items).unwrap();
@@ -282,12 +290,17 @@ fn past_its_daily_quota_a_tenants_photos_wait_and_flow_again_when_the_day_turns(
         states("loja-b"),
         d.log_text()
     );
-    let over_quota = |tenant: &str| d.metric(&format!("thumbgen_inputs_waiting{{cause=\"over_quota\",tenant=\"{tenant}\"}}"));
+    let over_quota =
+        |tenant: &str| d.metric(&format!("thumbgen_inputs_waiting{{cause=\"over_quota\",tenant=\"{tenant}\"}}"));
     assert_eq!((over_quota("loja-a"), over_quota("loja-b")), (1.0, 0.0), "counted for its tenant");
     assert_eq!(sb.files("tenants/loja-a/produtos").len(), 3, "it waits in its folder");
     assert!(sb.files("tenants/loja-a/rejeitados").is_empty(), "never rejected");
     let (_, health) = d.get("/health");
-    assert!(health.contains("\"status\":\"healthy\""), "waiting for the next day is not a problem: {health}");
+    let health: serde_json::Value = serde_json::from_str(&health).unwrap();
+    let application = &health["checks"]["application"];
+    assert_eq!(application["status"], "ok", "waiting for the next day is not a problem: {health:#}");
+    assert_eq!(application["inputs_waiting"]["over_quota"], 1, "{health:#}");
+    assert!(application["message"].as_str().unwrap().contains("quota"), "{health:#}");
 
     let flowed = wait_until(Duration::from_secs(DAY + 10), || states("loja-a") == ["done", "done", "done"]);
     assert!(flowed, "the next day it is made: {:?}\n{}", states("loja-a"), d.log_text());

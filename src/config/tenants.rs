@@ -102,6 +102,8 @@ impl Config {
             }
         }
         let mut names = std::collections::HashSet::new();
+        let mut places: Vec<(String, String)> = Vec::new();
+        let mut tokens: Vec<(String, &str)> = self.console_secret().map(|t| ("console_token".to_owned(), t)).into_iter().collect();
         for (i, tenant) in self.tenants.iter().enumerate() {
             let key = format!("tenants[{i}]");
             if !is_slug(&tenant.name) {
@@ -129,6 +131,27 @@ impl Config {
                 )));
             }
             let derived = self.for_tenant(tenant);
+            // Where its catalog is: no two tenants may share one, nor hold one inside the other's.
+            let place = match &derived.storage_url {
+                Some(url) => format!("{}/", url.0.trim().trim_end_matches('/')),
+                None => format!("{}/", derived.base_path.display()),
+            };
+            if let Some((other, _)) = places.iter().find(|(_, p)| p.starts_with(&place) || place.starts_with(p.as_str())) {
+                return Err(ConfigError(format!(
+                    "{key}.base: the catalogs of tenants {other} and {} overlap; give each tenant a base of its own",
+                    tenant.name
+                )));
+            }
+            places.push((tenant.name.clone(), place));
+            if let Some(token) = tenant.secret() {
+                if let Some((other, _)) = tokens.iter().find(|(_, t)| *t == token) {
+                    return Err(ConfigError(format!(
+                        "{key}.token ({}) is the same as {other}'s: each tenant needs a token of its own",
+                        tenant.token_variable()
+                    )));
+                }
+                tokens.push((tenant.token_variable(), token));
+            }
             derived.preset.validate(&format!("{key}.preset"))?;
             for (j, preset) in derived.extra_presets.iter().enumerate() {
                 preset.validate(&format!("{key}.extra_presets[{j}]"))?;

@@ -11,7 +11,6 @@ use crate::job::InputKind;
 use crate::sync::Mutex;
 use serde::Serialize;
 use std::hash::{Hash, Hasher};
-use std::time::{Duration, Instant};
 
 /// Free space under which the status bar warns (as the health check does).
 const DISK_LOW: u64 = 1024 * 1024 * 1024;
@@ -51,9 +50,10 @@ impl Console {
     /// The figures now (blocking: folder stamps, free space).
     pub(super) fn snapshot(&self) -> Snapshot {
         let m = &self.deps.metrics;
-        let written = m.written_total();
+        // This catalog's counts (a tenant's own, with tenants).
+        let written = m.catalog.written().get();
         let rejections: u64 =
-            RejectReason::ALL.iter().map(|r| m.rejected_total(*r)).sum();
+            RejectReason::ALL.iter().map(|r| m.catalog.rejected(*r).get()).sum();
         let detected: u64 = InputKind::ALL.iter().map(|k| m.files_detected.with_label_values(&[k.label()]).get()).sum();
         let rejects = self.rejected.snapshot();
         let rejected = rejects.entries.len();
@@ -64,12 +64,12 @@ impl Console {
         // This catalog's own figures: with tenants, the daemon's are every tenant's together.
         let (queue, in_flight) = (self.deps.queue.len(), self.deps.queue.running() as i64);
         let free = self.deps.catalog.free_bytes();
-        let today = self.today.count(&*self.deps.catalog, self.deps.tenant.is_none().then_some(written));
+        let today = self.today.count(&*self.deps.catalog, written);
         let mut changes = std::collections::hash_map::DefaultHasher::new();
-        (rejected, products, backgrounds, queue, in_flight, today).hash(&mut changes);
-        // The daemon's counters are every tenant's: a tenant's console does not follow them.
+        (written, rejections, rejected, products, backgrounds, queue, in_flight, today).hash(&mut changes);
+        // These counters are every tenant's together: a tenant's console does not follow them.
         if self.deps.tenant.is_none() {
-            (written, rejections, detected, m.transient_failures.get()).hash(&mut changes);
+            (detected, m.transient_failures.get()).hash(&mut changes);
         }
         self.running.get().is_some().hash(&mut changes);
         Snapshot {
@@ -109,32 +109,24 @@ impl Console {
 }
 
 /// Thumbnails written since local midnight: the files the output folder got today, counted once
-/// a day (at the first look, and after midnight), plus the daemon's count of thumbnails written
-/// since. A tenant's console has no count of its own to add (the daemon's is every tenant's): it
-/// counts its folder again when the last count is [`RECOUNT_AFTER`] old.
+/// a day (at the first look, and after midnight), plus the catalog's count of thumbnails written
+/// since.
 #[derive(Default)]
 pub(super) struct Today {
-    counted: Mutex<Option<Counted>>,
+    /// Midnight counted, files counted then, and the catalog's count at that moment.
+    counted: Mutex<Option<(i64, u64, u64)>>,
 }
 
-/// Midnight counted, files counted then, the daemon's count at that moment, and when.
-type Counted = (i64, u64, Option<u64>, Instant);
-
-/// How old a tenant console's count of today's thumbnails may be.
-const RECOUNT_AFTER: Duration = Duration::from_secs(10);
-
 impl Today {
-    /// Today's thumbnails, given the daemon's count of those written (`None` for a tenant's).
-    pub(super) fn count(&self, catalog: &dyn Browse, written: Option<u64>) -> u64 {
+    pub(super) fn count(&self, catalog: &dyn Browse, written: u64) -> u64 {
         let midnight = clock::midnight(clock::now());
         let mut counted = self.counted.lock();
-        match (*counted, written) {
-            (Some((day, files, Some(at), _)), Some(now)) if day == midnight => files + now.saturating_sub(at),
-            (Some((day, files, None, when)), None) if day == midnight && when.elapsed() < RECOUNT_AFTER => files,
+        match *counted {
+            Some((day, files, at)) if day == midnight => files + written.saturating_sub(at),
             // A catalog that cannot be listed now is counted again at the next look.
             _ => match modified_since(catalog, midnight) {
                 Some(files) => {
-                    *counted = Some((midnight, files, written, Instant::now()));
+                    *counted = Some((midnight, files, written));
                     files
                 }
                 None => 0,
@@ -164,10 +156,8 @@ mod tests {
         let catalog = crate::catalog::LocalCatalog::new(base.folders.clone());
         let today = Today::default();
         let expected = if clock::now() - clock::midnight(clock::now()) > 60 { 2 } else { 1 };
-        assert_eq!(today.count(&catalog, Some(10)), expected);
+        assert_eq!(today.count(&catalog, 10), expected);
         std::fs::write(output.join("c.jpg"), b"x").unwrap();
-        assert_eq!(today.count(&catalog, Some(13)), expected + 3, "later ones come from the daemon's count");
-        let tenant = Today::default();
-        assert_eq!(tenant.count(&catalog, None), expected + 1, "a tenant's console counts its folder");
+        assert_eq!(today.count(&catalog, 13), expected + 3, "later ones come from the catalog's count");
     }
 }

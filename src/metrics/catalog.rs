@@ -88,14 +88,6 @@ impl CatalogFamilies {
         CatalogMetrics { tenant: tenant.map(str::to_owned), families: self.clone() }
     }
 
-    /// A counter family's total over every catalog, for the labels after `tenant`.
-    pub(super) fn sum(&self, family: &IntCounterVec, rest: &[&str]) -> u64 {
-        match self.tenants.is_empty() {
-            true => family.with_label_values(rest).get(),
-            false => self.tenants.iter().map(|t| family.with_label_values(&[&[t.as_str()], rest].concat()).get()).sum(),
-        }
-    }
-
     /// A gauge family's total over every catalog, for the labels after `tenant`.
     pub(super) fn sum_gauges(&self, family: &IntGaugeVec, rest: &[&str]) -> i64 {
         match self.tenants.is_empty() {

@@ -3,14 +3,13 @@
 //! Every labelled series is created at zero when the daemon starts, so a dashboard shows a flat
 //! line rather than "no data" before the first event.
 
-use crate::error::{Cause, RejectReason};
+use crate::error::Cause;
 use crate::job::InputKind;
 use crate::remove::EngineKind;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-/// Pipeline stages timed by `thumbgen_stage_duration_seconds`.
 mod catalog;
 
 pub(crate) use catalog::CatalogMetrics;
@@ -18,6 +17,7 @@ pub(crate) use catalog::CatalogMetrics;
 use catalog::CatalogFamilies;
 use std::sync::Arc;
 
+/// Pipeline stages timed by `thumbgen_stage_duration_seconds`.
 const STAGES: [&str; 5] = ["validate", "remove", "compose", "encode", "write"];
 
 /// The series cluster mode adds.
@@ -63,7 +63,8 @@ pub(crate) struct Metrics {
     storage: Arc<std::sync::OnceLock<StorageMetrics>>,
     /// The series of one catalog's work, for every catalog.
     families: CatalogFamilies,
-    /// This catalog's series among them.
+    /// This catalog's series among them. With tenants, only the copies [`Metrics::for_tenant`]
+    /// makes have one (the deployment's own has no catalog: its series need a tenant).
     pub catalog: CatalogMetrics,
     pub files_detected: IntCounterVec,
     pub removals: IntCounterVec,
@@ -161,16 +162,6 @@ impl Metrics {
     /// The same series, with a tenant's as this catalog's.
     pub(crate) fn for_tenant(&self, tenant: &str) -> Metrics {
         Metrics { catalog: self.families.of(Some(tenant)), ..self.clone() }
-    }
-
-    /// Thumbnails written by every catalog.
-    pub(crate) fn written_total(&self) -> u64 {
-        self.families.sum(&self.families.written, &[])
-    }
-
-    /// Inputs rejected for `reason` in every catalog.
-    pub(crate) fn rejected_total(&self, reason: RejectReason) -> u64 {
-        self.families.sum(&self.families.rejected, &[reason.label()])
     }
 
     /// Inputs of every catalog waiting to be retried after a failure of `cause`.

@@ -26,6 +26,11 @@ impl Pipeline {
 
     pub(super) fn product(&self, name: &str) -> Result<Outcome, JobError> {
         let started = Instant::now();
+        // A new photo while today's quota is used up waits, unread.
+        let new_name = !self.journal.knows(InputKind::Product, name);
+        if let Some(quota) = self.quota.as_ref().filter(|q| new_name && q.is_full_for(name)) {
+            return Err(over_quota(quota.limit(), name));
+        }
         // An unchanged file is known by its stamp: no read, no hash. A name the journal has never
         // seen is read at once (its stamp comes with it; in a bucket that saves a request).
         let known = match self.journal.knows(InputKind::Product, name) {
@@ -52,10 +57,8 @@ impl Pipeline {
         // A photo counts against a quota when its own image is to be made: versions on a new
         // background of photos made already do not.
         let new_photo = pending.iter().any(|planned| planned.background.is_none());
-        if let Some(quota) = self.quota.as_ref().filter(|q| new_photo && !q.admit(&hash)) {
-            let limit = quota.limit();
-            let why = format!("the {limit} photos of today (max_photos_per_day) are used up; {name} waits for tomorrow");
-            return Err(Transient::new(Cause::OverQuota, why).into());
+        if let Some(quota) = self.quota.as_ref().filter(|q| new_photo && !q.admit(&hash, name)) {
+            return Err(over_quota(quota.limit(), name));
         }
 
         let (cutout, source) = match self.cutouts.load(&hash) {
@@ -156,6 +159,12 @@ impl Pipeline {
         let cut = result?.and_then(|mask| Cutout::from_mask(&rgb, &mask.alpha)).ok_or_else(remove::no_product)?;
         Ok((cut, engine))
     }
+}
+
+/// A photo waiting for the next day: its tenant's `limit` photos of today are used up.
+fn over_quota(limit: u64, name: &str) -> JobError {
+    let why = format!("the {limit} photos of today (max_photos_per_day) are used up; {name} waits for tomorrow");
+    Transient::new(Cause::OverQuota, why).into()
 }
 
 /// Test builds only (`--features test-hooks`): a photo whose name contains

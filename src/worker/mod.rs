@@ -106,6 +106,11 @@ impl Workers {
     async fn work(self: Arc<Self>) {
         while let Some(job) = self.queue.pop().await {
             let share = self.share.turns.take(self.share.index).await;
+            if self.shutdown.is_stopping() {
+                // Its turn came after the stop: it is left for the next start (or another node).
+                self.queue.done(&job);
+                break;
+            }
             let pipeline = self.pipeline.clone();
             let running = job.clone();
             let crashed = self.queue.crashed_runs(&job);
@@ -222,7 +227,15 @@ impl Workers {
     }
 
     fn failed(&self, job: &Job, failure: Transient) {
-        self.metrics.transient_failures.inc();
+        if failure.cause() == Cause::OverQuota {
+            // Not a failure: it waits for the next day, once (a rescan that ran it again meanwhile
+            // leaves it to the wait it has).
+            if self.retry.cause_of(job) == Some(Cause::OverQuota) {
+                return;
+            }
+        } else {
+            self.metrics.transient_failures.inc();
+        }
         let Some(wait) = self.retry.schedule(job, &failure) else {
             self.tally.failed.fetch_add(1, Ordering::Relaxed);
             return;

@@ -28,12 +28,13 @@ struct State {
 struct Share {
     weight: f64,
     pass: f64,
-    waiting: VecDeque<oneshot::Sender<()>>,
+    waiting: VecDeque<oneshot::Sender<Turn>>,
 }
 
 /// A running job's turn: given to the next tenant in line when dropped.
 pub(crate) struct Turn {
-    turns: Arc<Turns>,
+    /// `None` once handed back without being used (its waiter was gone).
+    turns: Option<Arc<Turns>>,
 }
 
 impl Turns {
@@ -46,8 +47,10 @@ impl Turns {
 
     /// Waits for a turn for `tenant`'s next job.
     pub(crate) async fn take(self: &Arc<Self>, tenant: usize) -> Turn {
-        let waiting = {
+        let receiver = {
             let mut state = self.state.lock();
+            // Waiters whose task ended (cancelled) hold no place.
+            state.tenants.iter_mut().for_each(|s| s.waiting.retain(|w| !w.is_closed()));
             let now = state.now;
             let share = &mut state.tenants[tenant];
             if share.waiting.is_empty() {
@@ -56,21 +59,18 @@ impl Turns {
             if state.free > 0 && state.tenants.iter().all(|s| s.waiting.is_empty()) {
                 state.free -= 1;
                 state.give(tenant);
-                None
-            } else {
-                let (sender, receiver) = oneshot::channel();
-                state.tenants[tenant].waiting.push_back(sender);
-                Some(receiver)
+                return Turn { turns: Some(self.clone()) };
             }
+            let (sender, receiver) = oneshot::channel();
+            state.tenants[tenant].waiting.push_back(sender);
+            receiver
         };
-        if let Some(receiver) = waiting {
-            // A sender is dropped only with the `Turns`, which outlives every worker.
-            let _ = receiver.await;
-        }
-        Turn { turns: self.clone() }
+        // The turn itself comes through the channel: one sent to a waiter that is gone goes back
+        // to the next in line (see `release`). A sender is dropped unsent only with the `Turns`.
+        receiver.await.unwrap_or(Turn { turns: None })
     }
 
-    fn release(&self) {
+    fn release(self: &Arc<Self>) {
         let mut state = self.state.lock();
         loop {
             let next = (0..state.tenants.len())
@@ -81,10 +81,14 @@ impl Turns {
                 return;
             };
             let waiter = state.tenants[tenant].waiting.pop_front().expect("chosen for its waiters");
-            // A worker that stopped waiting (its task ended) leaves its place to the next one.
-            if waiter.send(()).is_ok() {
-                state.give(tenant);
-                return;
+            match waiter.send(Turn { turns: Some(self.clone()) }) {
+                Ok(()) => {
+                    state.give(tenant);
+                    return;
+                }
+                // A worker that stopped waiting leaves its place to the next one; the turn it was
+                // sent is still this one to give.
+                Err(mut unused) => unused.turns = None,
             }
         }
     }
@@ -101,7 +105,9 @@ impl State {
 
 impl Drop for Turn {
     fn drop(&mut self) {
-        self.turns.release();
+        if let Some(turns) = self.turns.take() {
+            turns.release();
+        }
     }
 }
 
@@ -177,6 +183,17 @@ mod tests {
         for task in queued {
             task.await.unwrap();
         }
+    }
+
+    #[tokio::test]
+    async fn a_waiter_that_gave_up_holds_no_turn_and_no_place() {
+        let turns = Turns::new(1, &[1, 1]);
+        let held = turns.take(0).await;
+        let gave_up = tokio::time::timeout(Duration::from_millis(10), turns.take(1)).await;
+        assert!(gave_up.is_err(), "it waited, then its task stopped waiting");
+        drop(held);
+        let next = tokio::time::timeout(Duration::from_secs(1), turns.take(0)).await;
+        assert!(next.is_ok(), "the freed turn is not lost to the waiter that left");
     }
 
     #[tokio::test]
