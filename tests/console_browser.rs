@@ -50,6 +50,18 @@ fn paths(files: &[PathBuf]) -> String {
     files.iter().map(|p| p.to_str().unwrap()).collect::<Vec<_>>().join("\n")
 }
 
+/// Opens the console at `url` once it is live, uploads `background` with the file picker, and
+/// leaves the upload view open with products chosen.
+async fn upload_a_background(b: &Browser, url: &str, background: &Path) {
+    b.client.goto(url).await.unwrap();
+    b.wait_for("document.getElementById('st-live').dataset.level === 'ok'", SHORT, "live status").await;
+    open_view(b, "upload").await;
+    b.client.find(Locator::Css("input[value='backgrounds']")).await.unwrap().click().await.unwrap();
+    b.client.find(Locator::Id("file-input")).await.unwrap().send_keys(background.to_str().unwrap()).await.unwrap();
+    b.wait_for("document.querySelector('.upload[data-state=done]')", SHORT, "the background uploaded").await;
+    b.client.find(Locator::Css("input[value='produtos']")).await.unwrap().click().await.unwrap();
+}
+
 async fn open_view(b: &Browser, view: &str) {
     b.client.find(Locator::Css(&format!(".tabs a[data-view='{view}']"))).await.unwrap().click().await.unwrap();
     b.wait_for(&format!("document.body.dataset.loaded === '{view}'"), SHORT, &format!("the {view} view")).await;
@@ -74,15 +86,8 @@ async fn a_seller_uploads_sees_every_version_fixes_a_rejection_and_downloads_the
     let (background, photos, bad) = pictures(picked.path());
 
     let b = Browser::start(1280, 900, false).await;
-    b.client.goto(&d.url()).await.unwrap();
-    b.wait_for("document.getElementById('st-live').dataset.level === 'ok'", SHORT, "live status").await;
-
     // A background with the file picker, the photos and the broken file by dropping them.
-    open_view(&b, "upload").await;
-    b.client.find(Locator::Css("input[value='backgrounds']")).await.unwrap().click().await.unwrap();
-    b.client.find(Locator::Id("file-input")).await.unwrap().send_keys(background.to_str().unwrap()).await.unwrap();
-    b.wait_for("document.querySelector('.upload[data-state=done]')", SHORT, "the background uploaded").await;
-    b.client.find(Locator::Css("input[value='produtos']")).await.unwrap().click().await.unwrap();
+    upload_a_background(&b, &d.url(), &background).await;
     b.eval("(() => { const i = document.createElement('input'); i.type = 'file'; i.multiple = true; i.id = 'dropped'; document.body.append(i); })()").await;
     let mut dropped = photos.clone();
     dropped.push(bad.clone());
@@ -201,13 +206,7 @@ async fn on_a_bucket_the_page_uploads_into_it_shows_its_thumbnails_retries_a_fix
     let (background, photos, bad) = pictures(picked.path());
 
     let b = Browser::start(1280, 900, false).await;
-    b.client.goto(&d.url()).await.unwrap();
-    b.wait_for("document.getElementById('st-live').dataset.level === 'ok'", SHORT, "live status").await;
-    open_view(&b, "upload").await;
-    b.client.find(Locator::Css("input[value='backgrounds']")).await.unwrap().click().await.unwrap();
-    b.client.find(Locator::Id("file-input")).await.unwrap().send_keys(background.to_str().unwrap()).await.unwrap();
-    b.wait_for("document.querySelector('.upload[data-state=done]')", SHORT, "the background uploaded").await;
-    b.client.find(Locator::Css("input[value='produtos']")).await.unwrap().click().await.unwrap();
+    upload_a_background(&b, &d.url(), &background).await;
     let chosen = paths(&[photos[0].clone(), bad.clone()]);
     b.client.find(Locator::Id("file-input")).await.unwrap().send_keys(&chosen).await.unwrap();
     b.wait_for("document.querySelectorAll('.upload[data-state=done]').length === 3", SHORT, "three uploads done").await;
