@@ -44,11 +44,12 @@ import analysis  # noqa: E402
 import cluster  # noqa: E402
 import corpus  # noqa: E402
 import storage  # noqa: E402
+import tenants  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 SECTIONS = ("compose", "removal", "real", "latency", "idle", "burst")
-EXTRA_SECTIONS = ("overflow", "cluster", "storage")  # only with --only
+EXTRA_SECTIONS = ("overflow", "cluster", "storage", "tenants")  # only with --only
 
 TARGETS = {
     "compose_cpu_ratio": 0.3,
@@ -1341,7 +1342,8 @@ def main():
     t0 = time.perf_counter()
     runners = {"compose": section_compose, "removal": section_removal, "real": section_real,
                "latency": section_latency, "idle": section_idle, "burst": section_burst,
-               "overflow": section_overflow, "cluster": cluster.section_cluster, "storage": storage.section_storage}
+               "overflow": section_overflow, "cluster": cluster.section_cluster, "storage": storage.section_storage,
+               "tenants": tenants.section_tenants}
     for name in SECTIONS + EXTRA_SECTIONS:
         if name in cfg["only"]:
             s0 = time.perf_counter()
@@ -1354,6 +1356,8 @@ def main():
         md += cluster.markdown(results["cluster"])
     if "storage" in results:
         md += storage.markdown(results["storage"])
+    if "tenants" in results:
+        md += tenants.markdown(results["tenants"])
     md += f"\nTotal run time {results['total_seconds'] / 60:.1f} min. Raw numbers: results.json.\n"
     (out_dir / "results.json").write_text(json.dumps(results, indent=1, default=str))
     (out_dir / "results.md").write_text(md)
