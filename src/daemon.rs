@@ -106,12 +106,11 @@ pub(crate) async fn run(config: Config, sources: Sources, logging: Logging) -> R
             Some((bucket.clone(), Discovered::new(app.queue.clone(), app.metrics.clone(), bucket.metrics().clone())))
         })
         .collect();
-    if tenants && config.s3_webhook_token.is_some() {
-        warn!("POST /hooks/s3 does not serve tenants yet: with [[tenants]] new objects are found by listing");
-    }
-    let hooks = discovered.first().and_then(Option::as_ref).filter(|_| !tenants).map(|(bucket, discovered)| {
+    // Notifications for every catalog in a bucket (a tenant's too), matched by bucket and prefix.
+    let notified: Vec<hooks::Notified> = discovered.iter().flatten().cloned().collect();
+    let hooks = (!notified.is_empty()).then(|| {
         let token = config.s3_webhook_token.as_ref().map(|t| t.expose().trim().to_owned());
-        hooks::routes(bucket.clone(), discovered.clone(), token)
+        hooks::routes(notified, token)
     });
     let routes = router(health, shared.metrics.clone(), endpoints, console_routes, hooks);
     let stopped = shutdown.stopped();

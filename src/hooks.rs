@@ -3,9 +3,10 @@
 //! `Records[].s3.bucket.name` and `Records[].s3.object.key` (URL-encoded) — an SNS `Notification`
 //! wrapping it in `Message`, or an EventBridge event (`detail.bucket.name`, `detail.object.key`).
 //!
-//! A notification is a hint, never the only source and never trusted for content: each key in this
-//! node's bucket and prefix that names an input is looked at (HEAD) and its version queued unless
-//! the lister (or an earlier hint) queued it already. Authenticated by `S3_WEBHOOK_TOKEN`
+//! A notification is a hint, never the only source and never trusted for content: each key in the
+//! bucket and prefix of a catalog this node serves (one per tenant with tenants) that names an input
+//! is looked at (HEAD) and its version queued, for that catalog, unless the lister (or an earlier
+//! hint) queued it already. Authenticated by `S3_WEBHOOK_TOKEN`
 //! (`Authorization: Bearer TOKEN`, or `?token=TOKEN` for senders that cannot set a header); the
 //! route answers 403 with advice while no token is set.
 
@@ -25,19 +26,21 @@ use std::sync::Arc;
 /// Largest notification body read.
 const MAX_BODY: usize = 1 << 20;
 
+/// A catalog in a bucket, and what its lister and notifications queued.
+pub(crate) type Notified = (Arc<Bucket>, Arc<Discovered>);
+
 #[derive(Clone)]
 struct Hooks {
-    bucket: Arc<Bucket>,
-    discovered: Arc<Discovered>,
+    catalogs: Arc<Vec<Notified>>,
     token: Option<String>,
 }
 
-/// The route, for a catalog in `bucket`.
-pub(crate) fn routes(bucket: Arc<Bucket>, discovered: Arc<Discovered>, token: Option<String>) -> Router {
+/// The route, for the catalogs in buckets.
+pub(crate) fn routes(catalogs: Vec<Notified>, token: Option<String>) -> Router {
     Router::new()
         .route("/hooks/s3", post(notified))
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .with_state(Hooks { bucket, discovered, token })
+        .with_state(Hooks { catalogs: Arc::new(catalogs), token })
 }
 
 async fn notified(
@@ -66,7 +69,7 @@ async fn notified(
     let (mut queued, mut ignored) = (0, 0);
     for (bucket, key) in objects {
         let taken = match hooks.input_of(&bucket, &key) {
-            Some(job) => hooks.offer(job).await,
+            Some((catalog, job)) => offer(catalog, job).await,
             None => false,
         };
         if taken {
@@ -79,25 +82,24 @@ async fn notified(
 }
 
 impl Hooks {
-    /// The input a notified key names in this node's bucket and prefix, if any.
-    fn input_of(&self, bucket: &str, key: &str) -> Option<Job> {
-        if bucket != self.bucket.name() {
-            return None;
-        }
-        InputKind::ALL.into_iter().find_map(|kind| {
-            let name = key.strip_prefix(&self.bucket.key(kind.label(), ""))?;
-            is_input(name).then(|| Job::new(kind, name))
+    /// The catalog and input a notified key names, if it is in the bucket and prefix of one.
+    fn input_of(&self, bucket: &str, key: &str) -> Option<(&Notified, Job)> {
+        self.catalogs.iter().filter(|(b, _)| b.name() == bucket).find_map(|catalog| {
+            InputKind::ALL.into_iter().find_map(|kind| {
+                let name = key.strip_prefix(&catalog.0.key(kind.label(), ""))?;
+                is_input(name).then(|| (catalog, Job::new(kind, name)))
+            })
         })
     }
+}
 
-    /// Looks at the object and queues its version unless it was queued already.
-    async fn offer(&self, job: Job) -> bool {
-        let Ok(head) = self.bucket.head(&self.bucket.key(job.kind.label(), &job.name)).await else {
-            return false;
-        };
-        let look = stamp(head.size, head.modified, head.etag.as_deref());
-        self.discovered.offer(job, look, head.modified)
-    }
+/// Looks at the object and queues its version for its catalog unless it was queued already.
+async fn offer((bucket, discovered): &Notified, job: Job) -> bool {
+    let Ok(head) = bucket.head(&bucket.key(job.kind.label(), &job.name)).await else {
+        return false;
+    };
+    let look = stamp(head.size, head.modified, head.etag.as_deref());
+    discovered.offer(job, look, head.modified)
 }
 
 /// Every (bucket, key) an S3, SNS-wrapped or EventBridge notification names.

@@ -44,8 +44,10 @@ base = "s3://{}/loja-c"
     );
     std::fs::write(sb.path("config/thumbgen.toml"), config).unwrap();
     let settings = s3.env("");
-    let store: Vec<(&str, &str)> =
+    let mut store: Vec<(&str, &str)> =
         settings.iter().filter(|(k, _)| *k != "STORAGE_URL").map(|(k, v)| (*k, v.as_str())).collect();
+    let token = "a-webhook-secret-of-32-characters";
+    store.push(("S3_WEBHOOK_TOKEN", token));
     let d = sb.start(&store);
 
     let photo = synth::product_jpeg(Shape::Bottle, [200, 40, 40], 41);
@@ -107,6 +109,18 @@ base = "s3://{}/loja-c"
     let (status, ready) = d.get("/health/ready");
     assert_eq!(status, 200, "{ready}");
     assert!(d.log_text().contains("serving tenant loja-c"), "{}", d.log_text());
+
+    // A notification reaches the bucket tenant's catalog: a name before its listing's tail is
+    // processed at once.
+    s3.put("loja-c/produtos/aaa.jpg", &photo);
+    let event = serde_json::json!({ "Records": [{ "eventName": "ObjectCreated:Put",
+        "s3": { "bucket": { "name": common::s3::BUCKET }, "object": { "key": "loja-c/produtos/aaa.jpg" } } }] });
+    let bearer = format!("Bearer {token}");
+    let headers = [("Content-Type", "application/json"), ("Authorization", bearer.as_str())];
+    let answer = common::web::request(d.port, "POST", "/hooks/s3", &headers, event.to_string().as_bytes()).unwrap();
+    assert_eq!((answer.status, answer.json()["queued"].as_u64()), (202, Some(1)), "{}", answer.text());
+    let notified = wait_until(Duration::from_secs(30), || s3.get("loja-c/thumbnails-prontas/aaa.jpg").is_some());
+    assert!(notified, "{}", d.log_text());
     let named = d.log_text().lines().any(|l| l.contains("quebrada.jpg") && l.contains("tenant=loja-b"));
     assert!(named, "the log names the tenant of each job:\n{}", d.log_text());
 }
