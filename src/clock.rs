@@ -41,10 +41,21 @@ pub(crate) fn local(secs: i64) -> Local {
     }
 }
 
-/// The start of the local day holding `secs`.
+/// The start of the local day holding `secs` (on a day the clocks change, too: the local date's
+/// 00:00 turned back into seconds, not `secs` less the hours shown since).
 pub(crate) fn midnight(secs: i64) -> i64 {
     if let Some(day) = test_day() {
         return secs - secs.rem_euclid(day);
+    }
+    let t = secs as libc::time_t;
+    // SAFETY: `tm` is plain data the calls fill in and read; both pointers are valid for the calls.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    if !unsafe { libc::localtime_r(&t, &mut tm) }.is_null() {
+        (tm.tm_hour, tm.tm_min, tm.tm_sec, tm.tm_isdst) = (0, 0, 0, -1);
+        let start = unsafe { libc::mktime(&mut tm) };
+        if start != -1 {
+            return start as i64;
+        }
     }
     let l = local(secs);
     secs - (l.hour * 3600 + l.minute * 60 + l.second) as i64
@@ -85,5 +96,18 @@ mod tests {
         let next = next_midnight(now);
         assert!(next > now && next - start >= 23 * 3600 && next - start <= 25 * 3600);
         assert_eq!(local(next).hour, 0);
+    }
+
+    #[test]
+    fn a_day_the_clocks_change_still_starts_at_its_own_midnight() {
+        // Only meaningful where the zone has summer time; checked against the zone's own rules.
+        for day in 0..366 {
+            let noon = 1_767_268_800 + day * 86_400; // 2026-01-01 12:00 UTC onwards
+            let start = midnight(noon);
+            let l = local(start);
+            assert_eq!((l.hour, l.minute, l.second), (0, 0, 0), "day {day}");
+            assert_eq!(midnight(start + 1), start);
+            assert_eq!(midnight(next_midnight(noon) - 1), start, "day {day}");
+        }
     }
 }
