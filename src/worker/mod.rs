@@ -107,8 +107,8 @@ impl Workers {
         while let Some(job) = self.queue.pop().await {
             let share = self.share.turns.take(self.share.index).await;
             if self.shutdown.is_stopping() {
-                // Its turn came after the stop: it is left for the next start (or another node).
-                self.queue.done(&job);
+                // Its turn came after the stop: it is left unfinished, not done — the queue hands
+                // it back at exit (in cluster mode to another node), and a restart finds it again.
                 break;
             }
             let pipeline = self.pipeline.clone();
