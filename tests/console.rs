@@ -5,7 +5,7 @@
 mod common;
 
 use common::synth::{self, Shape};
-use common::web::{multipart, request, Reply};
+use common::web::{multipart, partial_upload, request, Reply};
 use common::{wait_until, Daemon, Sandbox};
 use serde_json::Value;
 use std::io::Write;
@@ -176,15 +176,7 @@ fn uploads_are_named_safely_streamed_whole_and_never_leave_partial_or_overwritte
     assert_eq!(upload(&d, "folder=produtos", &[("x.jpg.part", &p)], &[]).status, 400);
 
     // An upload cut off half-way: the connection closes before the file ends.
-    let (kind, body) = multipart(&[("cut.jpg", &p)]);
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", d.port)).unwrap();
-    let head = format!(
-        "POST /api/upload?folder=produtos HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {kind}\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(&body[..body.len() / 2]).unwrap();
-    stream.flush().unwrap();
+    let stream = partial_upload(d.port, "folder=produtos", "cut.jpg", &p, |len| len / 2);
     std::thread::sleep(Duration::from_millis(300));
     drop(stream);
 

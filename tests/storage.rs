@@ -172,12 +172,7 @@ fn a_throttling_store_is_waited_out_and_nothing_is_rejected() {
     // The first 12 requests through the proxy answer `503 Slow Down`: the start-up listing, the
     // first sweeps and their retries.
     let proxy = FaultProxy::start(&s3.endpoint(), "slowdown:12");
-    let mut settings = s3.env("");
-    for (key, value) in settings.iter_mut() {
-        if *key == "AWS_ENDPOINT_URL" {
-            *value = proxy.url();
-        }
-    }
+    let settings = s3.env_through("", &proxy.url());
     let base = Sandbox::new();
     let daemon = base.start(&env_of(&settings));
     s3.put("backgrounds/wood.jpg", &background());
@@ -376,12 +371,7 @@ fn a_bad_photo_replaced_or_deleted_while_it_is_moved_aside_is_never_lost_nor_lef
     let s3 = S3Server::start();
     // The copies into `rejeitados/` are held for 3 s: the time to change the photo under them.
     let proxy = FaultProxy::start(&s3.endpoint(), "hold_copy:3");
-    let mut settings = s3.env("");
-    for (key, value) in settings.iter_mut() {
-        if *key == "AWS_ENDPOINT_URL" {
-            *value = proxy.url();
-        }
-    }
+    let settings = s3.env_through("", &proxy.url());
     let base = Sandbox::new();
     let mut daemon = base.start(&env_of(&settings));
     let held = |n: usize| wait_until(LONG, || proxy.requests().matches("hold_copy").count() >= n);

@@ -20,7 +20,7 @@ fn background() -> Vec<u8> {
 #[test]
 fn the_web_console_on_a_bucket_shows_serves_and_zips_its_catalog_takes_uploads_into_it_and_retries_and_deletes_rejections(
 ) {
-    use common::web::{multipart, request, Reply};
+    use common::web::{multipart, partial_upload, request, Reply};
     let s3 = S3Server::start();
     let settings = s3.env("shop");
     let mut env: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -87,14 +87,7 @@ fn the_web_console_on_a_bucket_shows_serves_and_zips_its_catalog_takes_uploads_i
     assert!(rejected_whole, "the 18 MB upload arrived whole (and, not being a photo, was rejected)");
     let refused = upload("folder=produtos", &[("enorme.jpg", &vec![7u8; 21_000_000])]);
     assert_eq!(refused.status, 413, "{}", refused.text());
-    let (kind, body) = multipart(&[("cortado.jpg", &large)]);
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", d.port)).unwrap();
-    let head = format!(
-        "POST /api/upload?folder=produtos HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {kind}\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    std::io::Write::write_all(&mut stream, head.as_bytes()).unwrap();
-    std::io::Write::write_all(&mut stream, &body[..body.len() / 2]).unwrap();
+    let stream = partial_upload(d.port, "folder=produtos", "cortado.jpg", &large, |len| len / 2);
     let begun =
         wait_until(Duration::from_secs(20), || s3.unfinished_uploads().iter().any(|k| k.ends_with("cortado.jpg")));
     assert!(begun, "its first part went up: {:?}", s3.unfinished_uploads());
@@ -132,14 +125,7 @@ fn the_web_console_on_a_bucket_shows_serves_and_zips_its_catalog_takes_uploads_i
 
     // The daemon killed (SIGKILL) mid-upload: no object appears; the multipart upload it had begun
     // is left to the bucket's lifecycle rule.
-    let (kind, body) = multipart(&[("morto.jpg", &large)]);
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", d.port)).unwrap();
-    let head = format!(
-        "POST /api/upload?folder=produtos HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {kind}\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    std::io::Write::write_all(&mut stream, head.as_bytes()).unwrap();
-    std::io::Write::write_all(&mut stream, &body[..body.len() * 2 / 3]).unwrap();
+    let stream = partial_upload(d.port, "folder=produtos", "morto.jpg", &large, |len| len * 2 / 3);
     let begun =
         wait_until(Duration::from_secs(20), || s3.unfinished_uploads().iter().any(|k| k.ends_with("morto.jpg")));
     assert!(begun, "the first part went up: {:?}", s3.unfinished_uploads());

@@ -94,6 +94,15 @@ impl S3Server {
         ]
     }
 
+    /// [`S3Server::env`] with the store reached at `endpoint` (a fault proxy in front of it).
+    pub fn env_through(&self, prefix: &str, endpoint: &str) -> Vec<(&'static str, String)> {
+        let mut env = self.env(prefix);
+        env.iter_mut()
+            .filter(|(key, _)| *key == "AWS_ENDPOINT_URL")
+            .for_each(|(_, value)| *value = endpoint.to_owned());
+        env
+    }
+
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }

@@ -95,3 +95,25 @@ pub fn multipart(files: &[(&str, &[u8])]) -> (String, Vec<u8>) {
     body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
+
+/// Starts `POST /api/upload?QUERY` of one file and sends only the first `sent` bytes of its
+/// body: the open connection, to be dropped (a client breaking off) or left hanging.
+pub fn partial_upload(
+    port: u16,
+    query: &str,
+    name: &str,
+    bytes: &[u8],
+    sent: impl Fn(usize) -> usize,
+) -> std::net::TcpStream {
+    use std::io::Write;
+    let (kind, body) = multipart(&[(name, bytes)]);
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let head = format!(
+        "POST /api/upload?{query} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {kind}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(&body[..sent(body.len())]).unwrap();
+    stream.flush().unwrap();
+    stream
+}
