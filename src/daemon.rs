@@ -148,12 +148,10 @@ pub(crate) async fn run(config: Config, sources: Sources, logging: Logging) -> R
             None => tracing::Span::none(),
         };
         span.in_scope(|| find_inputs(app, discovered));
-        info!(
-            tenant = tenant.as_deref().unwrap_or("-"),
-            catalog = %app.catalog.location(),
-            "serving {}",
-            tenant.as_ref().map_or("the catalog".to_owned(), |t| format!("tenant {t}"))
-        );
+        // Without tenants the start-up line below names the one catalog.
+        if let Some(name) = tenant {
+            info!(tenant = %name, catalog = %app.catalog.location(), "serving tenant {name}");
+        }
     }
     info!(
         version = env!("CARGO_PKG_VERSION"),
@@ -163,6 +161,7 @@ pub(crate) async fn run(config: Config, sources: Sources, logging: Logging) -> R
         node = %config.node(),
         cluster = first.cluster.is_some(),
         base = %config.base_path.display(),
+        catalog = %first.catalog.location(),
         catalogs = apps.len(),
         "thumbgen started"
     );
