@@ -479,6 +479,19 @@ GRAFANA_VARIABLES = {
     "$job": "thumbgen",
     "${job}": "thumbgen",
     "${job:regex}": "thumbgen",
+    # The tenant variable's "All": `.*` also matches the series of a deployment without tenants,
+    # which have no `tenant` label.
+    "$tenant": ".*",
+    "${tenant}": ".*",
+    "${tenant:regex}": ".*",
+}
+# The series of one catalog's work, which carry a `tenant` label with [[tenants]].
+TENANT_SERIES = {
+    "thumbgen_thumbnails_written_total",
+    "thumbgen_inputs_rejected_total",
+    "thumbgen_queue_depth",
+    "thumbgen_inputs_waiting",
+    "thumbgen_removal_duration_seconds_bucket",
 }
 
 
@@ -492,7 +505,9 @@ def dashboard_targets(dashboard):
 def cmd_dashboard_form():
     """The dashboard works imported in the UI and provisioned from a file or the sidecar: no
     export-for-sharing inputs, its data source through a `datasource` variable, a `job` variable
-    that every query selects, and a panel on `up`."""
+    that every query selects, a `tenant` variable whose "All" keeps a deployment without tenants
+    in view and that every query of a tenant's series selects, and a
+    panel on `up`."""
     problems = Problems()
     with open(DASHBOARD, encoding="utf-8") as f:
         text = f.read()
@@ -506,6 +521,11 @@ def cmd_dashboard_form():
     problems.check(ds_vars, "no template variable of type datasource (query prometheus)")
     job = variables.get("job")
     problems.check(job is not None and job.get("type") in ("query", "custom", "textbox"), "no `job` template variable")
+    tenant = variables.get("tenant") or {}
+    problems.check(
+        tenant.get("type") == "query" and tenant.get("includeAll") and tenant.get("allValue") == ".*",
+        "no `tenant` query variable with includeAll and allValue `.*` (which also matches series without the label)",
+    )
     allowed_uids = {f"${{{n}}}" for n in ds_vars} | {f"${n}" for n in ds_vars}
     queries = 0
     up_panels = []
@@ -532,10 +552,16 @@ def cmd_dashboard_form():
                 re.search(r'\bjob\s*=~?\s*"\$\{?job(:[a-z]+)?\}?"', matchers or ""),
                 f"{title!r}: {name}{matchers} does not select job=~\"$job\"",
             )
+            if name in TENANT_SERIES:
+                problems.check(
+                    re.search(r'\btenant\s*=~\s*"\$\{?tenant(:[a-z]+)?\}?"', matchers or ""),
+                    f"{title!r}: {name}{matchers} does not select tenant=~\"$tenant\"",
+                )
     problems.check(up_panels, "no panel shows up{job=~\"$job\"}: a dead daemon would look idle")
     return finish(
         problems,
-        f"{queries} queries, each on the `{ds_vars[0] if ds_vars else '?'}` data source variable and job=~\"$job\"; "
+        f"{queries} queries, each on the `{ds_vars[0] if ds_vars else '?'}` data source variable and job=~\"$job\" "
+        f"(a tenant's series also on tenant=~\"$tenant\"); "
         f"up panel: {', '.join(map(repr, sorted(set(up_panels))))}",
     )
 
