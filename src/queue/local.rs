@@ -2,7 +2,10 @@
 //!
 //! Only names are queued, never pixels, so a burst of thousands of files costs little memory.
 //! A path is queued at most once; a path being processed is not handed to a second worker (a new
-//! event for it waits until the first run ends). When the queue is full, pushes are dropped and
+//! event for it waits until the first run ends). A popped job counts as waiting until its run
+//! starts (its worker may still wait for a turn behind other tenants' jobs), and as running from
+//! then: so the console, the depth and the in-flight gauge show what really runs. When the queue
+//! is full, pushes are dropped and
 //! the overflow flag asks the watcher for a full rescan, so nothing is lost. Backgrounds go first:
 //! products processed after them get all their outputs in one pass.
 
@@ -19,7 +22,9 @@ struct Inner {
     backgrounds: VecDeque<Job>,
     products: VecDeque<Job>,
     queued: HashSet<Job>,
+    /// Popped and not done; those of them whose run began are in `started` too.
     in_flight: HashSet<Job>,
+    started: HashSet<Job>,
     overflowed: bool,
     closed: bool,
     /// What this queue has added to the shared gauges (several tenants' queues add up in them).
@@ -58,7 +63,7 @@ impl LocalQueue {
 
     /// Brings the depth and in-flight gauges up to date with this queue's share of them.
     fn report(&self, inner: &mut Inner) {
-        let now = (inner.queued.len() as i64, inner.in_flight.len() as i64);
+        let now = (inner.waiting() as i64, inner.started.len() as i64);
         self.depth.add(now.0 - inner.reported.0);
         self.in_flight.add(now.1 - inner.reported.1);
         inner.reported = now;
@@ -75,6 +80,13 @@ impl LocalQueue {
         inner.in_flight.insert(job.clone());
         self.report(inner);
         Some(job)
+    }
+}
+
+impl Inner {
+    /// Queued, or popped by a worker still waiting for its turn.
+    fn waiting(&self) -> usize {
+        self.queued.len() + self.in_flight.len() - self.started.len()
     }
 }
 
@@ -106,6 +118,7 @@ impl WorkQueue for LocalQueue {
     fn done(&self, job: &Job) {
         let mut inner = self.lock();
         inner.in_flight.remove(job);
+        inner.started.remove(job);
         self.report(&mut inner);
         drop(inner);
         self.ready.notify_waiters();
@@ -122,20 +135,29 @@ impl WorkQueue for LocalQueue {
     }
 
     fn running(&self) -> usize {
-        self.lock().in_flight.len()
+        self.lock().started.len()
     }
 
     fn len(&self) -> usize {
-        self.lock().queued.len()
+        self.lock().waiting()
     }
 
     fn place(&self, job: &Job) -> Option<Place> {
         let inner = self.lock();
-        if inner.in_flight.contains(job) {
+        if inner.started.contains(job) {
             Some(Place::Running)
         } else {
-            inner.queued.contains(job).then_some(Place::Waiting)
+            (inner.in_flight.contains(job) || inner.queued.contains(job)).then_some(Place::Waiting)
         }
+    }
+
+    fn start(&self, job: &Job) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        let mut inner = self.lock();
+        if inner.in_flight.contains(job) {
+            inner.started.insert(job.clone());
+            self.report(&mut inner);
+        }
+        Box::pin(async {})
     }
 
     fn close(&self) {
@@ -171,12 +193,35 @@ mod tests {
         assert_eq!(q.place(&job(InputKind::Product, "other.jpg")), None);
         assert_eq!(q.pop().await.unwrap(), job(InputKind::Background, "b.jpg"));
         let a = q.pop().await.unwrap();
+        q.start(&a).await;
         assert_eq!(q.place(&a), Some(Place::Running));
         q.push(job(InputKind::Product, "a.jpg")); // new event while a.jpg runs
         assert_eq!(q.place(&a), Some(Place::Running), "running wins over queued again");
         assert!(q.try_pop().is_none(), "a.jpg must wait for its running job");
         q.done(&a);
         assert_eq!(q.pop().await.unwrap(), a);
+    }
+
+    #[tokio::test]
+    async fn a_popped_job_waits_until_its_run_starts_then_runs() {
+        let (depth, in_flight) = (prometheus::IntGauge::new("d", "d").unwrap(), prometheus::IntGauge::new("f", "f").unwrap());
+        let q = LocalQueue::new(10, depth.clone(), in_flight.clone());
+        q.push(job(InputKind::Product, "a.jpg"));
+        q.push(job(InputKind::Product, "b.jpg"));
+        let a = q.pop().await.unwrap();
+        // Its worker waits for a turn: still waiting, as the console and the gauges show it.
+        assert_eq!(q.place(&a), Some(Place::Waiting));
+        assert_eq!((q.len(), q.running(), depth.get(), in_flight.get()), (2, 0, 2, 0));
+        q.start(&a).await;
+        assert_eq!(q.place(&a), Some(Place::Running));
+        assert_eq!((q.len(), q.running(), depth.get(), in_flight.get()), (1, 1, 1, 1));
+        q.done(&a);
+        assert_eq!((q.place(&a), q.len(), q.running(), in_flight.get()), (None, 1, 0, 0));
+        // One popped and handed back unrun (never started) leaves nothing behind.
+        let b = q.pop().await.unwrap();
+        q.done(&b);
+        assert!(q.is_idle());
+        assert_eq!((depth.get(), in_flight.get()), (0, 0));
     }
 
     #[test]
