@@ -55,6 +55,7 @@ pub(crate) struct App {
 
 /// What every catalog of the process shares (the tenants' catalogs, design §10): one metrics
 /// registry, one status (health), one shutdown.
+#[derive(Clone)]
 pub(crate) struct Shared {
     pub metrics: Arc<Metrics>,
     pub status: Arc<Status>,

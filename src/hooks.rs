@@ -13,6 +13,7 @@
 use crate::catalog::bucket::{is_input, stamp, Bucket};
 use crate::job::{InputKind, Job};
 use crate::listing::Discovered;
+use crate::sync::Roster;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -31,16 +32,16 @@ pub(crate) type Notified = (Arc<Bucket>, Arc<Discovered>);
 
 #[derive(Clone)]
 struct Hooks {
-    catalogs: Arc<Vec<Notified>>,
+    catalogs: Arc<Roster<Notified>>,
     token: Option<String>,
 }
 
-/// The route, for the catalogs in buckets.
-pub(crate) fn routes(catalogs: Vec<Notified>, token: Option<String>) -> Router {
+/// The route, for the catalogs in buckets as they are now (a reload adds and removes tenants).
+pub(crate) fn routes(catalogs: Arc<Roster<Notified>>, token: Option<String>) -> Router {
     Router::new()
         .route("/hooks/s3", post(notified))
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .with_state(Hooks { catalogs: Arc::new(catalogs), token })
+        .with_state(Hooks { catalogs, token })
 }
 
 async fn notified(
@@ -67,8 +68,9 @@ async fn notified(
     let mut objects = Vec::new();
     collect(&event, &mut objects);
     let (mut queued, mut ignored) = (0, 0);
+    let catalogs = hooks.catalogs.now();
     for (bucket, key) in objects {
-        let taken = match hooks.input_of(&bucket, &key) {
+        let taken = match input_of(&catalogs, &bucket, &key) {
             Some((catalog, job)) => offer(catalog, job).await,
             None => false,
         };
@@ -81,16 +83,14 @@ async fn notified(
     (StatusCode::ACCEPTED, Json(json!({ "queued": queued, "ignored": ignored }))).into_response()
 }
 
-impl Hooks {
-    /// The catalog and input a notified key names, if it is in the bucket and prefix of one.
-    fn input_of(&self, bucket: &str, key: &str) -> Option<(&Notified, Job)> {
-        self.catalogs.iter().filter(|(b, _)| b.name() == bucket).find_map(|catalog| {
-            InputKind::ALL.into_iter().find_map(|kind| {
-                let name = key.strip_prefix(&catalog.0.key(kind.label(), ""))?;
-                is_input(name).then(|| (catalog, Job::new(kind, name)))
-            })
+/// The catalog and input a notified key names, if it is in the bucket and prefix of one.
+fn input_of<'a>(catalogs: &'a [Notified], bucket: &str, key: &str) -> Option<(&'a Notified, Job)> {
+    catalogs.iter().filter(|(b, _)| b.name() == bucket).find_map(|catalog| {
+        InputKind::ALL.into_iter().find_map(|kind| {
+            let name = key.strip_prefix(&catalog.0.key(kind.label(), ""))?;
+            is_input(name).then(|| (catalog, Job::new(kind, name)))
         })
-    }
+    })
 }
 
 /// Looks at the object and queues its version for its catalog unless it was queued already.

@@ -14,10 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-/// Longest time one request may take before it is answered 503.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+use std::time::Instant;
 
 #[derive(Clone)]
 struct AppState {
@@ -56,7 +53,7 @@ pub(crate) fn router(
         router = router.merge(console.quick);
         streaming = Some(console.streaming);
     }
-    let mut router = router.layer(middleware::from_fn(time_limit));
+    let mut router = router.layer(middleware::from_fn(crate::deadline::time_limit));
     if let Some(streaming) = streaming {
         router = router.merge(streaming);
     }
@@ -97,13 +94,6 @@ async fn full_health(State(state): State<AppState>) -> Response {
 
 async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
-}
-
-async fn time_limit(request: Request, next: Next) -> Response {
-    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "request timed out\n").into_response(),
-    }
 }
 
 async fn log_request(request: Request, next: Next) -> Response {

@@ -13,7 +13,8 @@
 //!    (atomic writes), `parallel` (one job's pieces on every core), `imaging` (resize, box
 //!    filter, PNG), `format` (input formats by magic bytes), `naming` (inputs and output names),
 //!    [`preset`] (output presets), `shutdown` (the one handle every task holds), `dependency`
-//!    (how what the daemon relies on reports its health), `clock` (local days).
+//!    (how what the daemon relies on reports its health), `clock` (local days), `deadline` (an
+//!    HTTP request's time limit).
 //! 2. Settings and the process: `config` (defaults < TOML < `.env` < environment < flags),
 //!    `logging`, `signals`, `systemd`, `memory` (allocator tuned for image buffers), `folders`
 //!    (the folder contract and what counts as an input).
@@ -68,6 +69,7 @@ daemon! {
     mod shutdown;
     mod dependency;
     mod clock;
+    mod deadline;
 }
 // 2. settings and the process
 daemon! {

@@ -3,6 +3,8 @@
 //! Tasks are started through [`Shutdown::spawn`], so the daemon can wait for every one of them on
 //! the way out ([`Shutdown::join`]); each task ends when [`Shutdown::stop`] is called, either by
 //! checking [`Shutdown::sleep`]'s answer in its loop or by awaiting [`Shutdown::stopped`].
+//! A [`Shutdown::child`] (one tenant's tasks) stops with its parent or alone, and the parent's
+//! join waits for its tasks too.
 
 use std::future::Future;
 use std::time::Duration;
@@ -14,6 +16,8 @@ use tokio_util::task::TaskTracker;
 pub(crate) struct Shutdown {
     token: CancellationToken,
     tasks: TaskTracker,
+    /// The trackers of the shutdowns this one is a child of, which count its tasks too.
+    parents: Vec<TaskTracker>,
 }
 
 impl Shutdown {
@@ -27,7 +31,19 @@ impl Shutdown {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.tasks.spawn(task)
+        let task = self.tasks.track_future(task);
+        match self.parents.as_slice() {
+            [] => tokio::spawn(task),
+            [parent] => tokio::spawn(parent.track_future(task)),
+            _ => unreachable!("shutdowns are nested one deep"),
+        }
+    }
+
+    /// A shutdown for a part that can stop alone (a tenant a reload removes): it stops when this
+    /// one does, and this one's [`Shutdown::join`] waits for its tasks.
+    pub(crate) fn child(&self) -> Shutdown {
+        assert!(self.parents.is_empty(), "shutdowns are nested one deep");
+        Shutdown { token: self.token.child_token(), tasks: TaskTracker::new(), parents: vec![self.tasks.clone()] }
     }
 
     /// Asks every task to end.
@@ -84,5 +100,22 @@ mod tests {
         assert!(shutdown.join(Duration::from_secs(5)).await);
         assert_eq!(ended.load(std::sync::atomic::Ordering::SeqCst), 3);
         assert!(shutdown.until(std::future::pending::<()>()).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_child_stops_alone_or_with_its_parent_whose_join_waits_for_its_tasks() {
+        let parent = Shutdown::new();
+        let (alone, with_parent) = (parent.child(), parent.child());
+        for child in [&alone, &with_parent] {
+            let c = child.clone();
+            child.spawn(async move { while c.sleep(Duration::from_secs(3600)).await {} });
+        }
+        alone.stop();
+        assert!(alone.join(Duration::from_secs(5)).await, "a child stops alone");
+        assert!(!with_parent.is_stopping(), "its sibling runs on");
+        assert!(!parent.join(Duration::from_millis(50)).await, "the parent waits for the sibling's task");
+        parent.stop();
+        assert!(with_parent.is_stopping());
+        assert!(parent.join(Duration::from_secs(5)).await);
     }
 }

@@ -68,6 +68,11 @@ impl Status {
         self.dependencies.lock().push(dependency);
     }
 
+    /// Forgets a dependency of a catalog no longer served (a tenant a reload removed).
+    pub(crate) fn remove_dependency(&self, gone: &Arc<dyn Dependency>) {
+        self.dependencies.lock().retain(|d| !std::ptr::addr_eq(Arc::as_ptr(d), Arc::as_ptr(gone)));
+    }
+
     pub(crate) fn dependencies(&self) -> Vec<Arc<dyn Dependency>> {
         self.dependencies.lock().clone()
     }

@@ -4,7 +4,7 @@
 //! consistent, so after a panic elsewhere it is still good to use; a job that panicked is retried
 //! like any failed one. Every mutex in the crate is this one.
 
-use std::sync::PoisonError;
+use std::sync::{Arc, PoisonError};
 
 #[derive(Debug, Default)]
 pub(crate) struct Mutex<T>(std::sync::Mutex<T>);
@@ -19,6 +19,29 @@ impl<T> Mutex<T> {
     /// Locks, taking the data over from a holder that panicked.
     pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A list read often and changed rarely (the tenants' catalogs, which a reload changes): readers
+/// take the list as it is now and are never held up by a change.
+pub(crate) struct Roster<T>(Mutex<Arc<Vec<T>>>);
+
+impl<T: Clone> Roster<T> {
+    pub(crate) fn new(items: Vec<T>) -> Roster<T> {
+        Roster(Mutex::new(Arc::new(items)))
+    }
+
+    /// The list as it is now.
+    pub(crate) fn now(&self) -> Arc<Vec<T>> {
+        self.0.lock().clone()
+    }
+
+    /// Changes the list; readers see the old one or the new one, whole.
+    pub(crate) fn change(&self, change: impl FnOnce(&mut Vec<T>)) {
+        let mut current = self.0.lock();
+        let mut items = current.as_ref().clone();
+        change(&mut items);
+        *current = Arc::new(items);
     }
 }
 

@@ -106,6 +106,22 @@ base = "s3://{}/loja-c"
         }
     }
     assert_eq!(tenants.into_iter().collect::<Vec<_>>(), ["loja-a", "loja-b", "loja-c"]);
+    // Every series the dashboard selects by tenant carries the label here.
+    let dashboard =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/grafana/thumbgen-dashboard.json"));
+    let by_tenant: Vec<String> = common::queried_metrics(&dashboard.unwrap())
+        .into_iter()
+        .filter(|(_, labels)| labels.iter().any(|l| l == "tenant"))
+        .map(|(name, _)| name)
+        .collect();
+    assert!(by_tenant.len() >= 5, "{by_tenant:?}");
+    let samples: Vec<&serde_json::Value> =
+        families.as_object().unwrap().values().flat_map(|f| f["samples"].as_array().unwrap()).collect();
+    for name in by_tenant {
+        let of_it: Vec<_> = samples.iter().filter(|s| s[0] == name.as_str()).collect();
+        assert!(!of_it.is_empty(), "{name} is exported");
+        assert!(of_it.iter().all(|s| s[1]["tenant"].is_string()), "{name} carries a tenant label");
+    }
     let (status, ready) = d.get("/health/ready");
     assert_eq!(status, 200, "{ready}");
     assert!(d.log_text().contains("serving tenant loja-c"), "{}", d.log_text());
@@ -319,4 +335,83 @@ fn past_its_daily_quota_a_tenants_photos_wait_and_flow_again_when_the_day_turns(
     let flowed = wait_until(Duration::from_secs(DAY + 10), || states("loja-a") == ["done", "done", "done"]);
     assert!(flowed, "the next day it is made: {:?}\n{}", states("loja-a"), d.log_text());
     assert_eq!(over_quota("loja-a"), 0.0);
+}
+
+#[test]
+fn a_reload_adds_changes_and_removes_tenants_while_the_others_run_on() {
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.path("config")).unwrap();
+    let write_config = |text: &str| std::fs::write(sb.path("config/thumbgen.toml"), text).unwrap();
+    write_config("[[tenants]]\nname = \"loja-a\"\n\n[[tenants]]\nname = \"loja-b\"\n");
+    let d = sb.start(&[]);
+    let reload = |seen: usize| {
+        unsafe { libc::kill(d.pid(), libc::SIGHUP) };
+        let reloaded = wait_until(LONG, || d.log_text().matches("configuration reloaded").count() > seen);
+        assert!(reloaded, "{}", d.log_text());
+    };
+    let photo = |seed| synth::product_jpeg(Shape::Bottle, [30, 120, 60], seed);
+    sb.drop_file("tenants/loja-a/produtos", "a1.jpg", &photo(90));
+    sb.drop_file("tenants/loja-b/produtos", "b1.jpg", &photo(91));
+    let made = wait_until(LONG, || {
+        sb.path("tenants/loja-a/thumbnails-prontas/a1.jpg").exists()
+            && sb.path("tenants/loja-b/thumbnails-prontas/b1.jpg").exists()
+    });
+    assert!(made, "{}", d.log_text());
+
+    // loja-b goes, loja-c comes, loja-a gets a new weight (no restart for that).
+    write_config("[[tenants]]\nname = \"loja-a\"\nweight = 3\n\n[[tenants]]\nname = \"loja-c\"\n");
+    reload(0);
+    let log = d.log_text();
+    assert!(log.contains("stopped serving tenant loja-b"), "{log}");
+    assert!(log.contains("serving tenant loja-c"), "{log}");
+    assert!(log.contains("tenant loja-a's weight changed"), "{log}");
+    assert!(!log.contains("stopped serving tenant loja-a"), "a new weight alone restarts nothing: {log}");
+    assert!(!log.contains("take effect after a restart"), "nothing waits for a restart: {log}");
+
+    sb.drop_file("tenants/loja-b/produtos", "b2.jpg", &photo(92));
+    sb.drop_file("tenants/loja-c/produtos", "c1.jpg", &photo(93));
+    sb.drop_file("tenants/loja-a/produtos", "a2.jpg", &photo(94));
+    let served = wait_until(LONG, || {
+        sb.path("tenants/loja-c/thumbnails-prontas/c1.jpg").exists()
+            && sb.path("tenants/loja-a/thumbnails-prontas/a2.jpg").exists()
+    });
+    assert!(served, "the added tenant and the one that stayed are served: {}", d.log_text());
+    // The removed tenant's files stay where they are, and nothing new of it is read.
+    assert_eq!(sb.files("tenants/loja-b/thumbnails-prontas"), ["b1.jpg"]);
+    assert_eq!(sb.files("tenants/loja-b/produtos"), ["b1.jpg", "b2.jpg"]);
+    assert_eq!(d.get("/t/loja-b/api/products").0, 404, "its console is gone");
+    assert_eq!(d.get("/t/loja-c/api/products").0, 200);
+    let (_, overview) = d.get("/api/tenants");
+    let overview: serde_json::Value = serde_json::from_str(&overview).unwrap();
+    let names: Vec<&str> = overview["items"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["loja-a", "loja-c"]);
+    let metrics = d.get("/metrics").1;
+    common::parse_metrics(&metrics);
+    assert!(metrics.contains("thumbgen_thumbnails_written_total{tenant=\"loja-c\"} 1"), "{metrics}");
+    assert!(!metrics.contains("tenant=\"loja-b\""), "a removed tenant's series go: {metrics}");
+    assert_eq!(d.get("/health/ready").0, 200);
+
+    // A changed entry restarts that tenant on its new settings.
+    write_config(
+        "[[tenants]]\nname = \"loja-a\"\nweight = 3\n\n[[tenants]]\nname = \"loja-c\"\n[tenants.preset]\nwidth = 500\nheight = 500\n",
+    );
+    reload(1);
+    assert!(d.log_text().contains("stopped serving tenant loja-c"), "{}", d.log_text());
+    sb.drop_file("tenants/loja-c/produtos", "c2.jpg", &photo(95));
+    let c2 = sb.path("tenants/loja-c/thumbnails-prontas/c2.jpg");
+    assert!(wait_until(LONG, || c2.exists()), "{}", d.log_text());
+    assert_eq!(size_of(&std::fs::read(&c2).unwrap()), (500, 500), "the new preset");
+    // What it had made is remade in the new preset, from its cached cut-out: five photos, five
+    // removals in all.
+    let c1 = sb.path("tenants/loja-c/thumbnails-prontas/c1.jpg");
+    let remade = wait_until(LONG, || std::fs::read(&c1).is_ok_and(|b| size_of(&b) == (500, 500)));
+    assert!(remade, "{}", d.log_text());
+    assert_eq!(d.metric("thumbgen_removals_total{engine=\"local\",outcome=\"success\"}"), 5.0, "{}", d.log_text());
+
+    // Back to no tenants needs a restart: nothing is stopped.
+    write_config("");
+    reload(2);
+    let log = d.log_text();
+    assert!(log.contains("take effect after a restart") && log.contains("tenants"), "{log}");
+    assert_eq!(d.get("/t/loja-a/api/products").0, 200, "still served until the restart");
 }

@@ -19,7 +19,7 @@ const MAX_NAME: usize = 40;
 const MIN_TOKEN: usize = 16;
 
 /// One `[[tenants]]` entry.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TenantConfig {
     /// Lowercase letters, digits and `-`: the URL segment (`/t/NAME/`) and the `tenant` label.

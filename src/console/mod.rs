@@ -56,7 +56,7 @@ use crate::status::Status;
 use crate::store::Journal;
 use crate::validate::Limits;
 use crate::worker::Workers;
-pub(crate) use overview::Overview;
+pub(crate) use overview::{Mounted, Overview};
 pub(crate) use routes::Routes;
 
 use listing::Listing;
@@ -162,7 +162,7 @@ impl Console {
     }
 
     /// The tenant whose console this is.
-    fn tenant(&self) -> Option<&str> {
+    pub(crate) fn tenant(&self) -> Option<&str> {
         self.deps.tenant.as_ref().map(|t| t.name.as_str())
     }
 

@@ -17,9 +17,9 @@ pub(crate) struct Routes {
 }
 
 impl Routes {
-    /// Both sets of routes together (the tenants' consoles and the operator's overview).
-    pub(crate) fn merge(self, other: Routes) -> Routes {
-        Routes { quick: self.quick.merge(other.quick), streaming: self.streaming.merge(other.streaming) }
+    /// One router: the quick routes under the request time limit, the streaming ones not.
+    pub(crate) fn into_router(self) -> Router {
+        self.quick.layer(middleware::from_fn(crate::deadline::time_limit)).merge(self.streaming)
     }
 }
 

@@ -14,6 +14,7 @@ use crate::queue::WorkQueue;
 use crate::remove::EngineKind;
 use crate::resources::Resources;
 use crate::status::Status;
+use crate::sync::Roster;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
@@ -76,7 +77,10 @@ impl Report {
 }
 
 /// One catalog as the checks see it (one per tenant, design §10).
+#[derive(Clone)]
 pub(crate) struct Watched {
+    /// The tenant whose catalog it is; `None` without tenants.
+    pub tenant: Option<String>,
     pub folders: Folders,
     /// `s3://bucket/prefix` when the catalog is in a bucket: then only the state folder is local,
     /// and the store's own health is one of the dependencies.
@@ -87,9 +91,9 @@ pub(crate) struct Watched {
 /// Everything the checks read.
 pub(crate) struct Health {
     pub status: Arc<Status>,
-    /// Every catalog served (at least one); the disk of the one with the least free space is the one
-    /// reported.
-    pub catalogs: Vec<Watched>,
+    /// Every catalog served now (a reload adds and removes tenants); the disk of the one with the
+    /// least free space is the one reported.
+    pub catalogs: Arc<Roster<Watched>>,
     pub resources: Arc<Resources>,
     pub engine: EngineKind,
     /// Inputs waiting to be retried, by cause (`thumbgen_inputs_waiting`, every catalog's).
@@ -125,8 +129,9 @@ impl Health {
     }
 
     fn application(&self) -> Check {
-        let queued: usize = self.catalogs.iter().map(|c| c.queue.len()).sum();
-        let idle = self.catalogs.iter().all(|c| c.queue.is_idle());
+        let catalogs = self.catalogs.now();
+        let queued: usize = catalogs.iter().map(|c| c.queue.len()).sum();
+        let idle = catalogs.iter().all(|c| c.queue.is_idle());
         let stalled = self.status.since_progress();
         let waiting: Vec<(Cause, i64)> = Cause::ALL
             .into_iter()
@@ -232,7 +237,8 @@ impl Health {
 
     fn storage(&self) -> Check {
         let mut problems = Vec::new();
-        for catalog in &self.catalogs {
+        let catalogs = self.catalogs.now();
+        for catalog in catalogs.iter() {
             let f = &catalog.folders;
             let (inputs, written): (&[_], &[_]) = match &catalog.bucket {
                 None => (
@@ -255,12 +261,11 @@ impl Health {
         // The catalog with the least free space is the one reported (tenants may be on several
         // disks).
         let local = |c: &Watched| if c.bucket.is_some() { c.folders.state.clone() } else { c.folders.output.clone() };
-        let (free, watched) = self
-            .catalogs
-            .iter()
-            .map(|c| (free_bytes(&local(c)), c))
-            .min_by_key(|(free, _)| free.unwrap_or(u64::MAX))
-            .expect("at least one catalog");
+        let Some((free, watched)) =
+            catalogs.iter().map(|c| (free_bytes(&local(c)), c)).min_by_key(|(free, _)| free.unwrap_or(u64::MAX))
+        else {
+            return Check::new(Level::Ok, "no catalog served", json!({}));
+        };
         let (f, bucket) = (&watched.folders, &watched.bucket);
         let mut details = json!({ "output_free_bytes": free, "output_path": f.output.display().to_string() });
         if let Some(url) = bucket {
@@ -309,7 +314,7 @@ impl Health {
 
     /// Ready once the folders exist, the engine is loaded and the first scan is done.
     pub(crate) fn ready(&self) -> (bool, Value) {
-        let folders = self.catalogs.iter().all(|c| match c.bucket {
+        let folders = self.catalogs.now().iter().all(|c| match c.bucket {
             Some(_) => c.folders.state.is_dir(),
             None => c.folders.products.is_dir() && c.folders.backgrounds.is_dir() && c.folders.output.is_dir(),
         });

@@ -16,11 +16,12 @@ fn health(base: &Base, status: &Arc<Status>) -> Health {
     let gauge = || prometheus::IntGauge::new("g", "g").unwrap();
     Health {
         status: status.clone(),
-        catalogs: vec![Watched {
+        catalogs: Arc::new(Roster::new(vec![Watched {
+            tenant: None,
             folders: base.folders.clone(),
             bucket: None,
             queue: Arc::new(LocalQueue::new(8, gauge(), gauge())),
-        }],
+        }])),
         resources: Arc::default(),
         engine: EngineKind::Local,
         metrics: Arc::new(Metrics::new(&[EngineKind::Local], &[])),

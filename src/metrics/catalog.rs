@@ -5,13 +5,19 @@
 
 use crate::error::{Cause, RejectReason};
 use crate::remove::EngineKind;
+use crate::sync::Mutex;
+use std::sync::Arc;
 use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts};
 
 /// The families, shared by every catalog's view.
 #[derive(Clone)]
 pub(super) struct CatalogFamilies {
-    /// The configured tenants (none: one catalog, no `tenant` label).
-    tenants: Vec<String>,
+    /// Whether the series carry a `tenant` label (tenants configured at start).
+    labelled: bool,
+    /// The tenants served now (a reload adds and removes them).
+    tenants: Arc<Mutex<Vec<String>>>,
+    /// The engines whose removal series exist from the start.
+    engines: Vec<EngineKind>,
     pub written: IntCounterVec,
     pub rejected: IntCounterVec,
     pub removal: HistogramVec,
@@ -27,12 +33,14 @@ pub(crate) struct CatalogMetrics {
 }
 
 impl CatalogFamilies {
-    pub(super) fn new(tenants: &[String]) -> CatalogFamilies {
+    pub(super) fn new(tenants: &[String], engines: &[EngineKind]) -> CatalogFamilies {
         let labels = |rest: &[&'static str]| -> Vec<&'static str> {
             if tenants.is_empty() { rest.to_vec() } else { [&["tenant"], rest].concat() }
         };
-        CatalogFamilies {
-            tenants: tenants.to_vec(),
+        let families = CatalogFamilies {
+            labelled: !tenants.is_empty(),
+            tenants: Arc::default(),
+            engines: engines.to_vec(),
             written: IntCounterVec::new(
                 Opts::new("thumbgen_thumbnails_written_total", "Thumbnail files written to the output folder."),
                 &labels(&[]),
@@ -59,27 +67,50 @@ impl CatalogFamilies {
                 &labels(&["cause"]),
             )
             .unwrap(),
+        };
+        match families.labelled {
+            false => families.prepare(&families.of(None)),
+            true => tenants.iter().for_each(|t| families.add(t)),
+        }
+        families
+    }
+
+    /// Creates a catalog's series at zero, so they are there before the first event.
+    fn prepare(&self, view: &CatalogMetrics) {
+        let _ = (view.written(), view.queue_depth());
+        for reason in RejectReason::ALL {
+            let _ = view.rejected(reason);
+        }
+        for cause in Cause::ALL {
+            let _ = view.waiting(cause);
+        }
+        for engine in &self.engines {
+            let _ = view.removal_seconds(*engine);
         }
     }
 
-    /// Creates every catalog's series at zero, so they are there before the first event.
-    pub(super) fn prepare(&self, engines: &[EngineKind]) {
-        let catalogs: Vec<Option<&str>> = match self.tenants.is_empty() {
-            true => vec![None],
-            false => self.tenants.iter().map(|t| Some(t.as_str())).collect(),
-        };
-        for catalog in catalogs {
-            let view = self.of(catalog);
-            let _ = (view.written(), view.queue_depth());
-            for reason in RejectReason::ALL {
-                let _ = view.rejected(reason);
-            }
-            for cause in Cause::ALL {
-                let _ = view.waiting(cause);
-            }
-            for engine in engines {
-                let _ = view.removal_seconds(*engine);
-            }
+    /// A tenant served from now on: its series appear at zero.
+    pub(super) fn add(&self, tenant: &str) {
+        let mut tenants = self.tenants.lock();
+        if !tenants.iter().any(|t| t == tenant) {
+            tenants.push(tenant.to_owned());
+            self.prepare(&self.of(Some(tenant)));
+        }
+    }
+
+    /// A tenant no longer served: its series go, as a stopped target's do.
+    pub(super) fn remove(&self, tenant: &str) {
+        self.tenants.lock().retain(|t| t != tenant);
+        let _ = self.written.remove_label_values(&[tenant]);
+        let _ = self.depth.remove_label_values(&[tenant]);
+        for reason in RejectReason::ALL {
+            let _ = self.rejected.remove_label_values(&[tenant, reason.label()]);
+        }
+        for cause in Cause::ALL {
+            let _ = self.waiting.remove_label_values(&[tenant, cause.label()]);
+        }
+        for engine in &self.engines {
+            let _ = self.removal.remove_label_values(&[tenant, engine.label()]);
         }
     }
 
@@ -90,9 +121,12 @@ impl CatalogFamilies {
 
     /// A gauge family's total over every catalog, for the labels after `tenant`.
     pub(super) fn sum_gauges(&self, family: &IntGaugeVec, rest: &[&str]) -> i64 {
-        match self.tenants.is_empty() {
-            true => family.with_label_values(rest).get(),
-            false => self.tenants.iter().map(|t| family.with_label_values(&[&[t.as_str()], rest].concat()).get()).sum(),
+        match self.labelled {
+            false => family.with_label_values(rest).get(),
+            true => {
+                let tenants = self.tenants.lock().clone();
+                tenants.iter().map(|t| family.with_label_values(&[&[t.as_str()], rest].concat()).get()).sum()
+            }
         }
     }
 }

@@ -106,8 +106,7 @@ impl Metrics {
             "Jobs that failed for a passing reason (disk, engine) and were scheduled again.",
         )
         .unwrap();
-        let families = CatalogFamilies::new(tenants);
-        families.prepare(engines);
+        let families = CatalogFamilies::new(tenants, engines);
         let build_info = IntGaugeVec::new(
             Opts::new("thumbgen_build_info", "Build information; the value is always 1."),
             &["version"],
@@ -162,6 +161,16 @@ impl Metrics {
     /// The same series, with a tenant's as this catalog's.
     pub(crate) fn for_tenant(&self, tenant: &str) -> Metrics {
         Metrics { catalog: self.families.of(Some(tenant)), ..self.clone() }
+    }
+
+    /// A tenant a reload added: its series appear at zero.
+    pub(crate) fn add_tenant(&self, tenant: &str) {
+        self.families.add(tenant);
+    }
+
+    /// A tenant a reload removed: its series go.
+    pub(crate) fn remove_tenant(&self, tenant: &str) {
+        self.families.remove(tenant);
     }
 
     /// Inputs of every catalog waiting to be retried after a failure of `cause`.

@@ -105,10 +105,11 @@ impl Workers {
 
     async fn work(self: Arc<Self>) {
         while let Some(job) = self.queue.pop().await {
-            let share = self.share.turns.take(self.share.index).await;
+            // A turn that comes after the stop, or no turn because the stop came first: the job
+            // is left unfinished, not done — the queue hands it back at exit (in cluster mode to
+            // another node), and a restart finds it again.
+            let Some(share) = self.shutdown.until(self.share.turns.take(self.share.index)).await else { break };
             if self.shutdown.is_stopping() {
-                // Its turn came after the stop: it is left unfinished, not done — the queue hands
-                // it back at exit (in cluster mode to another node), and a restart finds it again.
                 break;
             }
             let pipeline = self.pipeline.clone();

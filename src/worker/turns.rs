@@ -45,6 +45,20 @@ impl Turns {
         Arc::new(Turns { state: Mutex::new(State { free: count.max(1), tenants, now: 0.0 }) })
     }
 
+    /// A tenant a reload added, with its index; it starts level with the others (its pass is the
+    /// last turn's).
+    pub(crate) fn add(&self, weight: u32) -> usize {
+        let mut state = self.state.lock();
+        let now = state.now;
+        state.tenants.push(Share { weight: f64::from(weight.max(1)), pass: now, waiting: VecDeque::new() });
+        state.tenants.len() - 1
+    }
+
+    /// A reload changed `tenant`'s weight: its next turns count by the new one.
+    pub(crate) fn set_weight(&self, tenant: usize, weight: u32) {
+        self.state.lock().tenants[tenant].weight = f64::from(weight.max(1));
+    }
+
     /// Waits for a turn for `tenant`'s next job.
     pub(crate) async fn take(self: &Arc<Self>, tenant: usize) -> Turn {
         let receiver = {
@@ -194,6 +208,21 @@ mod tests {
         drop(held);
         let next = tokio::time::timeout(Duration::from_secs(1), turns.take(0)).await;
         assert!(next.is_ok(), "the freed turn is not lost to the waiter that left");
+    }
+
+    #[tokio::test]
+    async fn a_tenant_added_later_starts_level_and_a_new_weight_counts_from_then() {
+        let turns = Turns::new(1, &[1]);
+        for _ in 0..50 {
+            drop(turns.take(0).await);
+        }
+        let added = turns.add(1);
+        assert_eq!(added, 1);
+        let got = order(&turns, &[0, added], 6).await;
+        assert!(got.windows(2).all(|w| w[0] != w[1]), "no catching up on the 50 turns before it: {got:?}");
+        turns.set_weight(added, 2);
+        let got = order(&turns, &[0, added], 9).await;
+        assert_eq!(got.iter().filter(|&&t| t == added).count(), 6, "the new weight counts: {got:?}");
     }
 
     #[tokio::test]
