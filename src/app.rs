@@ -225,13 +225,7 @@ impl App {
 
     /// The configured engine, with a background probe of a remote engine's reachability.
     pub(crate) async fn load_engine(&self) -> Result<Arc<dyn RemovalEngine>, StartError> {
-        let engine = Engine::from_config(&self.config)?;
-        self.status.add_dependency(engine.health);
-        if let Some(remote) = engine.remote {
-            let status = self.status.clone();
-            self.shutdown.spawn(remote.keep_probing(self.shutdown.clone(), move || status.retry_waiting_now()));
-        }
-        Ok(engine.removal)
+        Engine::load(&self.config, &self.status, &self.shutdown)
     }
 }
 
@@ -266,6 +260,18 @@ pub(crate) struct Engine {
 }
 
 impl Engine {
+    /// The configured engine, with a background probe of a remote engine's reachability that
+    /// runs until `shutdown` stops (the process's, when catalogs come and go: tenants).
+    pub(crate) fn load(config: &Config, status: &Arc<Status>, shutdown: &Shutdown) -> Result<Arc<dyn RemovalEngine>, StartError> {
+        let engine = Engine::from_config(config)?;
+        status.add_dependency(engine.health);
+        if let Some(remote) = engine.remote {
+            let status = status.clone();
+            shutdown.spawn(remote.keep_probing(shutdown.clone(), move || status.retry_waiting_now()));
+        }
+        Ok(engine.removal)
+    }
+
     /// The engine the configuration chooses; the remote engine also gets the embedded one as
     /// its stand-in when fallback is on. Must be called inside the tokio runtime.
     pub(crate) fn from_config(config: &Config) -> Result<Engine, StartError> {

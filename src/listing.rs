@@ -21,7 +21,7 @@ use crate::metrics::{Metrics, StorageMetrics};
 use crate::sync::Mutex;
 use crate::queue::WorkQueue;
 use crate::shutdown::Shutdown;
-use crate::status::Status;
+use crate::status::{FirstScan, Status};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -109,6 +109,7 @@ pub(crate) struct Lister {
     queue: Arc<dyn WorkQueue>,
     status: Arc<Status>,
     settings: ListingSettings,
+    first_scan: FirstScan,
     /// Per folder, the last key listed: where the tail listing starts.
     tail: HashMap<InputKind, String>,
     /// Rescans asked for that this lister has seen.
@@ -123,8 +124,10 @@ impl Lister {
         queue: Arc<dyn WorkQueue>,
         status: Arc<Status>,
         settings: ListingSettings,
+        first_scan: FirstScan,
     ) -> Lister {
-        Lister { bucket, cluster, discovered, queue, status, settings, tail: HashMap::new(), rescans_seen: 0 }
+        let rescans_seen = status.rescans_asked();
+        Lister { bucket, cluster, discovered, queue, status, settings, first_scan, tail: HashMap::new(), rescans_seen }
     }
 
     /// Runs until shutdown: a sweep at start (readiness waits for it), then tails and sweeps. In
@@ -142,7 +145,7 @@ impl Lister {
                 return;
             }
         }
-        self.status.first_scan_done();
+        self.first_scan.done();
         info!(
             bucket = %self.bucket.url(),
             every_s = self.settings.min.as_secs_f64(),

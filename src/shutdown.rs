@@ -73,6 +73,11 @@ impl Shutdown {
         }
     }
 
+    /// True once [`Shutdown::join`] was called and every task has ended.
+    pub(crate) fn is_finished(&self) -> bool {
+        self.tasks.is_closed() && self.tasks.is_empty()
+    }
+
     /// Waits at most `limit` for every task to end; false when some were still running.
     pub(crate) async fn join(&self, limit: Duration) -> bool {
         self.tasks.close();

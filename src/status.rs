@@ -24,6 +24,28 @@ pub(crate) struct Status {
     retry_now: tokio::sync::Notify,
 }
 
+/// One catalog's first scan, which readiness waits for: [`FirstScan::done`] once it is over.
+/// Dropped before that — its catalog stopped, a tenant a reload removed mid-scan — it counts as
+/// done, so readiness never waits for a catalog no longer served.
+pub(crate) struct FirstScan {
+    status: Arc<Status>,
+    pending: bool,
+}
+
+impl FirstScan {
+    pub(crate) fn done(&mut self) {
+        if std::mem::take(&mut self.pending) {
+            self.status.first_scan_done();
+        }
+    }
+}
+
+impl Drop for FirstScan {
+    fn drop(&mut self) {
+        self.done();
+    }
+}
+
 impl Default for Status {
     fn default() -> Self {
         Status {
@@ -48,6 +70,12 @@ impl Status {
     /// Sets how many catalogs scan before the daemon counts as scanned (one unless tenants).
     pub(crate) fn expect_scans(&self, catalogs: usize) {
         self.scans_pending.store(catalogs, Ordering::SeqCst);
+    }
+
+    /// One catalog's first scan, as readiness counts it (`counted`: a catalog of the start;
+    /// one a reload adds holds no readiness back).
+    pub(crate) fn first_scan(self: &Arc<Self>, counted: bool) -> FirstScan {
+        FirstScan { status: self.clone(), pending: counted }
     }
 
     /// One catalog's first scan is done.
@@ -84,6 +112,11 @@ impl Status {
     /// Asks every watcher and lister for a full rescan.
     pub(crate) fn request_rescan(&self) {
         self.rescans.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Rescans asked for so far: where a watcher started later begins counting.
+    pub(crate) fn rescans_asked(&self) -> u64 {
+        self.rescans.load(Ordering::SeqCst)
     }
 
     /// Whether a rescan was asked for since the one a watcher last saw (`seen`, updated).
@@ -127,5 +160,25 @@ impl Status {
     pub(crate) fn since_progress(&self) -> Duration {
         let last = Duration::from_millis(self.last_progress_ms.load(Ordering::SeqCst));
         self.started.elapsed().saturating_sub(last)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readiness_waits_for_each_first_scan_of_the_start_and_never_for_a_catalog_that_stopped() {
+        let status = Arc::new(Status::default());
+        status.expect_scans(2);
+        let (mut a, b) = (status.first_scan(true), status.first_scan(true));
+        let mut added = status.first_scan(false);
+        added.done();
+        assert!(!status.is_first_scan_done(), "a catalog added later does not stand in for one of the start");
+        a.done();
+        a.done();
+        assert!(!status.is_first_scan_done(), "each scan counts once");
+        drop(b);
+        assert!(status.is_first_scan_done(), "a catalog stopped before its scan ended holds nothing back");
     }
 }

@@ -407,6 +407,14 @@ fn a_reload_adds_changes_and_removes_tenants_while_the_others_run_on() {
     let remade = wait_until(LONG, || std::fs::read(&c1).is_ok_and(|b| size_of(&b) == (500, 500)));
     assert!(remade, "{}", d.log_text());
     assert_eq!(d.metric("thumbgen_removals_total{engine=\"local\",outcome=\"success\"}"), 5.0, "{}", d.log_text());
+    let log = d.log_text();
+    assert_eq!(log.matches("serving tenant loja-a").count(), 1, "loja-a ran on through both reloads: {log}");
+    let idle = wait_until(LONG, || {
+        d.metric("thumbgen_jobs_in_flight") == 0.0
+            && d.metric("thumbgen_queue_depth{tenant=\"loja-a\"}") == 0.0
+            && d.metric("thumbgen_queue_depth{tenant=\"loja-c\"}") == 0.0
+    });
+    assert!(idle, "the gauges come back to zero: {}", d.get("/metrics").1);
 
     // Back to no tenants needs a restart: nothing is stopped.
     write_config("");

@@ -89,7 +89,9 @@ pub(crate) async fn run(config: Config, sources: Sources, logging: Logging) -> R
     }
 
     // One engine for every catalog, and turns shared by their workers by weight.
-    let engine = first.load_engine().await?;
+    // Loaded on the process's shutdown, not a catalog's: a remote engine's probe serves every
+    // tenant, whichever a reload removes.
+    let engine = crate::app::Engine::load(config, &shared.status, &shutdown)?;
     let (cluster, catalog) = (first.cluster.is_some(), first.catalog.location());
     shared.status.engine_ready();
     served.start(engine).await?;

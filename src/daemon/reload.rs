@@ -31,9 +31,15 @@ pub(super) async fn reload(sources: &Sources, running: &Config, logging: &Loggin
     let live = !running.tenants.is_empty() && !new.tenants.is_empty();
     if live {
         let serving: Vec<TenantConfig> = served.catalogs().iter().filter_map(|c| c.tenant.clone()).collect();
-        for change in changes(&serving, &new.tenants) {
+        let changes = changes(&serving, &new.tenants);
+        // Every tenant that goes stops at once, in parallel: a reload waits at most one
+        // SHUTDOWN_TIMEOUT for them.
+        let removed: Vec<String> =
+            changes.iter().filter_map(|c| if let Change::Remove(name) = c { Some(name.clone()) } else { None }).collect();
+        served.remove(&removed).await;
+        for change in changes {
             match change {
-                Change::Remove(name) => served.remove(&name).await,
+                Change::Remove(_) => {}
                 Change::Add(tenant) => {
                     if let Err(e) = served.add(&tenant).await {
                         let name = &tenant.name;
@@ -53,6 +59,7 @@ pub(super) async fn reload(sources: &Sources, running: &Config, logging: &Loggin
     } else {
         warn!(keys = %changed.join(", "), "configuration reloaded; these changes take effect after a restart");
     }
+    served.sweep_lingering();
     served.rescan();
 }
 

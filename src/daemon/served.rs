@@ -17,7 +17,9 @@ use crate::health::Watched;
 use crate::hooks::Notified;
 use crate::listing::{Discovered, Lister, ListingSettings};
 use crate::remove::RemovalEngine;
-use crate::sync::Roster;
+use crate::shutdown::Shutdown;
+use crate::status::FirstScan;
+use crate::sync::{Mutex, Roster};
 use crate::watch::{Watch, WatchSettings};
 use crate::worker::{Retries, Share, Turns};
 use std::net::SocketAddr;
@@ -46,6 +48,9 @@ pub(super) struct Served {
     pub notified: Arc<Roster<Notified>>,
     /// Set by [`Served::start`]: what a catalog added later starts on.
     engine: Option<(Arc<dyn RemovalEngine>, Arc<Turns>)>,
+    /// Tenants stopped whose jobs outlived `SHUTDOWN_TIMEOUT`: not served again on their base
+    /// until those jobs end (two pipelines on one catalog would fight over its journal).
+    lingering: Mutex<Vec<(String, Shutdown)>>,
 }
 
 /// One catalog served.
@@ -73,6 +78,7 @@ impl Served {
             watched: Arc::new(Roster::new(Vec::new())),
             notified: Arc::new(Roster::new(Vec::new())),
             engine: None,
+            lingering: Mutex::new(Vec::new()),
         };
         if config.tenants.is_empty() {
             let catalog = served.open_one(None).await?;
@@ -98,7 +104,7 @@ impl Served {
         self.shared.status.expect_scans(self.catalogs.len());
         for i in 0..self.catalogs.len() {
             self.catalogs[i].turn = i;
-            self.start_one(&self.catalogs[i]).await?;
+            self.start_one(&self.catalogs[i], true).await?;
         }
         Ok(())
     }
@@ -153,8 +159,9 @@ impl Served {
         Ok(Catalog { tenant, app, console, discovered, turn: 0 })
     }
 
-    /// Starts an opened catalog's pipeline, workers and watcher (or lister).
-    async fn start_one(&self, catalog: &Catalog) -> Result<(), StartError> {
+    /// Starts an opened catalog's pipeline, workers and watcher (or lister); readiness waits for
+    /// its first scan when `at_start`.
+    async fn start_one(&self, catalog: &Catalog, at_start: bool) -> Result<(), StartError> {
         let (engine, turns) = self.engine.as_ref().expect("started after the engine loaded");
         let (app, name) = (&catalog.app, catalog.tenant.as_ref().map(|t| t.name.clone()));
         let share = Share { turns: turns.clone(), index: catalog.turn, tenant: name.clone() };
@@ -169,7 +176,7 @@ impl Served {
             None => tracing::Span::none(),
         };
         let discovered = app.bucket.clone().zip(catalog.discovered.clone());
-        span.in_scope(|| find_inputs(app, discovered));
+        span.in_scope(|| find_inputs(app, discovered, app.status.first_scan(at_start)));
         // Without tenants the start-up line names the one catalog.
         if let Some(name) = name {
             info!(tenant = %name, catalog = %app.catalog.location(), "serving tenant {name}");
@@ -179,17 +186,21 @@ impl Served {
 
     /// Serves a tenant a reload added: opened and started like those of the start.
     pub(super) async fn add(&mut self, tenant: &TenantConfig) -> Result<(), StartError> {
+        self.sweep_lingering();
+        if self.lingering.lock().iter().any(|(name, _)| *name == tenant.name) {
+            return Err(StartError::new("its jobs from before the reload are still running")
+                .advice("Reload again once they have finished (the log says when the tenant stopped)"));
+        }
         let (_, turns) = self.engine.as_ref().expect("reloads come after the start");
-        let turn = turns.add(tenant.weight);
         let mut catalog = match self.open_one(Some(tenant.clone())).await {
             Ok(catalog) => catalog,
             Err(e) => {
-                self.shared.metrics.remove_tenant(&tenant.name);
+                self.unlist(&tenant.name, None);
                 return Err(e);
             }
         };
-        catalog.turn = turn;
-        if let Err(e) = self.start_one(&catalog).await {
+        catalog.turn = turns.add(tenant.weight);
+        if let Err(e) = self.start_one(&catalog, false).await {
             self.stop(catalog).await;
             return Err(e);
         }
@@ -197,15 +208,34 @@ impl Served {
         Ok(())
     }
 
-    /// Stops serving the tenant `name` (a reload removed or changed it): its console and webhook
-    /// entry go at once, its jobs in flight get `SHUTDOWN_TIMEOUT` to finish, and its files stay
-    /// where they are.
-    pub(super) async fn remove(&mut self, name: &str) {
-        let Some(i) = self.catalogs.iter().position(|c| c.tenant.as_ref().is_some_and(|t| t.name == name)) else {
-            return;
+    /// Stops serving the tenants `names` (a reload removed or changed them), all at once: their
+    /// consoles and webhook entries go at once, their jobs in flight get `SHUTDOWN_TIMEOUT` to
+    /// finish, and their files stay where they are.
+    pub(super) async fn remove(&mut self, names: &[String]) {
+        let (gone, kept) = std::mem::take(&mut self.catalogs)
+            .into_iter()
+            .partition(|c| c.tenant.as_ref().is_some_and(|t| names.contains(&t.name)));
+        self.catalogs = kept;
+        let gone: Vec<Catalog> = gone;
+        futures_util::future::join_all(gone.into_iter().map(|c| self.stop(c))).await;
+    }
+
+    /// Forgets lingering tenants whose last jobs have ended, and their series (which those jobs
+    /// may have counted into after the stop).
+    pub(super) fn sweep_lingering(&self) {
+        let ended: Vec<String> = {
+            let mut lingering = self.lingering.lock();
+            let (ended, running): (Vec<_>, Vec<_>) =
+                std::mem::take(&mut *lingering).into_iter().partition(|(_, s)| s.is_finished());
+            *lingering = running;
+            ended.into_iter().map(|(name, _)| name).collect()
         };
-        let catalog = self.catalogs.remove(i);
-        self.stop(catalog).await;
+        for name in ended {
+            let served_again = self.catalogs.iter().any(|c| c.tenant.as_ref().is_some_and(|t| t.name == name));
+            if !served_again {
+                self.shared.metrics.remove_tenant(&name);
+            }
+        }
     }
 
     /// Asks every catalog's watcher or lister for a full rescan.
@@ -226,35 +256,45 @@ impl Served {
 
     async fn stop(&self, catalog: Catalog) {
         let Catalog { tenant, app, discovered, .. } = catalog;
-        let name = tenant.map(|t| t.name);
-        self.consoles.change(|c| c.retain(|m| m.console.tenant() != name.as_deref()));
-        self.watched.change(|w| w.retain(|w| w.tenant != name));
-        if let Some(discovered) = &discovered {
-            self.notified.change(|n| n.retain(|(_, d)| !Arc::ptr_eq(d, discovered)));
-        }
+        let name = tenant.map(|t| t.name).unwrap_or_default();
+        self.unlist(&name, discovered.as_ref());
         app.shutdown.stop();
         app.queue.close();
-        if !app.shutdown.join(self.config.shutdown_timeout.0 + LINGER).await {
-            warn!(tenant = ?name, "jobs still running when the tenant stopped are redone when it is served again");
-        }
+        let ended = app.shutdown.join(self.config.shutdown_timeout.0 + LINGER).await;
         app.queue.hand_back().await;
         if let Some(bucket) = &app.bucket {
             self.shared.status.remove_dependency(&(bucket.clone() as Arc<dyn Dependency>));
         }
-        if let Some(name) = &name {
-            self.shared.metrics.remove_tenant(name);
+        self.shared.metrics.remove_tenant(&name);
+        if ended {
             info!(tenant = %name, "stopped serving tenant {name}; its files stay in {}", app.catalog.location());
+        } else {
+            warn!(
+                tenant = %name,
+                "stopped serving tenant {name}; jobs still running after SHUTDOWN_TIMEOUT finish first, and it can be \
+                 served again once they have"
+            );
+            self.lingering.lock().push((name, app.shutdown.clone()));
+        }
+    }
+
+    /// Takes a tenant out of what the server's surfaces see.
+    fn unlist(&self, name: &str, discovered: Option<&Arc<Discovered>>) {
+        self.consoles.change(|c| c.retain(|m| m.console.tenant() != Some(name)));
+        self.watched.change(|w| w.retain(|w| w.tenant.as_deref() != Some(name)));
+        if let Some(discovered) = discovered {
+            self.notified.change(|n| n.retain(|(_, d)| !Arc::ptr_eq(d, discovered)));
         }
     }
 }
 
 /// Starts what finds a catalog's new inputs: the lister of a bucket, the watcher of folders, or
 /// nothing on a worker node (the nodes with role `all` find them).
-fn find_inputs(app: &App, discovered: Option<(Arc<Bucket>, Arc<Discovered>)>) {
+fn find_inputs(app: &App, discovered: Option<(Arc<Bucket>, Arc<Discovered>)>, mut first_scan: FirstScan) {
     let (config, shutdown) = (&app.config, &app.shutdown);
     if config.node_role != NodeRole::All {
         app.status.set_watch_mode("none (NODE_ROLE=worker)");
-        app.status.first_scan_done();
+        first_scan.done();
         return;
     }
     match discovered {
@@ -264,8 +304,8 @@ fn find_inputs(app: &App, discovered: Option<(Arc<Bucket>, Arc<Discovered>)>) {
                 max: LIST_IDLE_INTERVAL,
                 sweep: config.rescan_interval.0,
             };
-            let lister =
-                Lister::new(bucket, app.cluster.clone(), discovered, app.queue.clone(), app.status.clone(), settings);
+            let (queue, status) = (app.queue.clone(), app.status.clone());
+            let lister = Lister::new(bucket, app.cluster.clone(), discovered, queue, status, settings, first_scan);
             shutdown.spawn(tracing::Instrument::in_current_span(lister.run(shutdown.clone())));
         }
         None => {
@@ -274,8 +314,8 @@ fn find_inputs(app: &App, discovered: Option<(Arc<Bucket>, Arc<Discovered>)>) {
                 poll_interval: config.poll_interval.0,
                 rescan_interval: config.rescan_interval.0,
             };
-            let watch =
-                Watch::new(app.folders.clone(), app.queue.clone(), app.metrics.clone(), app.status.clone(), settings);
+            let (queue, metrics, status) = (app.queue.clone(), app.metrics.clone(), app.status.clone());
+            let watch = Watch::new(app.folders.clone(), queue, metrics, status, settings, first_scan);
             shutdown.spawn(tracing::Instrument::in_current_span(watch.run(shutdown.clone())));
         }
     }

@@ -19,7 +19,7 @@ use crate::job::{InputKind, Job};
 use crate::metrics::Metrics;
 use crate::queue::WorkQueue;
 use crate::shutdown::Shutdown;
-use crate::status::Status;
+use crate::status::{FirstScan, Status};
 use events::Notes;
 use notify::{RecursiveMode, Watcher as _};
 use std::collections::HashMap;
@@ -50,6 +50,7 @@ pub(crate) struct Watch {
     metrics: Arc<Metrics>,
     status: Arc<Status>,
     settings: WatchSettings,
+    first_scan: FirstScan,
     /// Files seen by a scan that were not yet stable, by their last look.
     unsettled: HashMap<Job, FileStamp>,
     /// The look of each file when it was last queued, so a scan queues only what changed.
@@ -103,6 +104,7 @@ impl Watch {
         metrics: Arc<Metrics>,
         status: Arc<Status>,
         settings: WatchSettings,
+        first_scan: FirstScan,
     ) -> Watch {
         Watch {
             folders,
@@ -110,6 +112,7 @@ impl Watch {
             metrics,
             status,
             settings,
+            first_scan,
             unsettled: HashMap::new(),
             queued_as: HashMap::new(),
             watched_ids: HashMap::new(),
@@ -159,7 +162,7 @@ impl Watch {
         let polling = watcher.is_none();
         self.status.set_watch_mode(if polling { "poll" } else { "inotify" });
         self.scan_all(true);
-        self.status.first_scan_done();
+        self.first_scan.done();
         info!(
             mode = if polling { "poll" } else { "inotify" },
             "watching {} and {}",
@@ -167,7 +170,8 @@ impl Watch {
             self.folders.backgrounds.display()
         );
         let tick = if polling { self.settings.poll_interval } else { TICK };
-        Running { tick, watch: self, watcher, last_poll: Instant::now(), last_rescan: Instant::now(), rescans_seen: 0 }
+        let rescans_seen = self.status.rescans_asked();
+        Running { tick, watch: self, watcher, last_poll: Instant::now(), last_rescan: Instant::now(), rescans_seen }
     }
 
     fn start_inotify(&mut self) -> Result<notify::RecommendedWatcher, WatchError> {

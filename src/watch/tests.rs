@@ -22,7 +22,8 @@ fn rig() -> Rig {
         poll_interval: Duration::from_secs(1),
         rescan_interval: Duration::from_secs(3600),
     };
-    let watch = Watch::new(base.folders.clone(), queue.clone(), metrics, Arc::new(Status::default()), settings);
+    let status = Arc::new(Status::default());
+    let watch = Watch::new(base.folders.clone(), queue.clone(), metrics, status.clone(), settings, status.first_scan(true));
     Rig { base, queue, watch }
 }
 

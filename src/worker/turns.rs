@@ -46,7 +46,7 @@ impl Turns {
     }
 
     /// A tenant a reload added, with its index; it starts level with the others (its pass is the
-    /// last turn's).
+    /// last turn's). Indexes are not reused: a removed tenant's stays behind, idle (no waiters).
     pub(crate) fn add(&self, weight: u32) -> usize {
         let mut state = self.state.lock();
         let now = state.now;
