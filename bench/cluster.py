@@ -21,7 +21,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from run import Daemon, free_port, log, pct
+from harness import Daemon, free_port, log, pct
 
 NODE_COUNTS = (1, 2, 4, 8)
 

@@ -34,9 +34,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-# Modules, not names: run.py imports this module while it is itself being imported by cluster.py.
 import cluster
-import run
+import harness
 
 BUCKET = "thumbgen-bench"
 KEY_ID, SECRET = "bench", "bench-secret-key"
@@ -98,9 +97,9 @@ class S3:
 def start_store(weed: Path, data: Path, logs: Path) -> tuple["cluster.Server", S3]:
     """`weed mini` on loopback with every port chosen here; the caller's environment holds the
     key pair it accepts."""
-    port = run.free_port()
-    ports = [f"-{c}.port={run.free_port()}" for c in ("master", "volume", "filer", "admin")]
-    ports += [f"-{c}.port.grpc={run.free_port()}" for c in ("master", "volume", "filer", "admin", "s3")]
+    port = harness.free_port()
+    ports = [f"-{c}.port={harness.free_port()}" for c in ("master", "volume", "filer", "admin")]
+    ports += [f"-{c}.port.grpc={harness.free_port()}" for c in ("master", "volume", "filer", "admin", "s3")]
     cmd = [str(weed), "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-s3.port={port}",
            f"-bucket={BUCKET}", "-admin.ui=false", "-webdav=false", "-master.telemetry=false",
            "-s3.port.iceberg=0", "-s3.port.lance=0", *ports]
@@ -153,8 +152,8 @@ def background_jpeg() -> bytes:
 
 def process(cfg, ctx, base: Path, env: dict, tag: str) -> dict:
     base.mkdir(parents=True, exist_ok=True)
-    result = run.run_measured([str(cfg["binary"]), "process", "--base-dir", str(base)], base,
-                              run.clean_env(ctx["home"], **env), ctx["logs"] / f"storage-{tag}.log")
+    result = harness.run_measured([str(cfg["binary"]), "process", "--base-dir", str(base)], base,
+                              harness.clean_env(ctx["home"], **env), ctx["logs"] / f"storage-{tag}.log")
     if result["rc"] != 0:
         raise RuntimeError(f"thumbgen process ({tag}) exited {result['rc']}; see {ctx['logs']}")
     return result
@@ -187,15 +186,15 @@ def throughput(cfg, ctx, s3: S3, products: list[bytes], rounds: int) -> dict:
         folders, bucket = side_by_side(cfg, ctx, s3, named, {}, f"throughput-{r}")
         runs["folders"].append(folders)
         runs["bucket"].append(bucket)
-        run.log(f"storage: round {r + 1}: folders {folders['wall_s']:.1f} s, "
+        harness.log(f"storage: round {r + 1}: folders {folders['wall_s']:.1f} s, "
                 f"bucket {bucket['wall_s']:.1f} s for {len(products)} products")
     best = {k: min(x["wall_s"] for x in v) for k, v in runs.items()}
     return {"products": len(products), "rounds": rounds, "runs": runs, "best_wall_s": best,
             "ratio": best["folders"] / best["bucket"]}
 
 
-def detected(d: "run.Daemon") -> float:
-    return run.prom_sum({k: v for k, v in d.metrics().items() if k[0] == "thumbgen_files_detected_total"},
+def detected(d: "harness.Daemon") -> float:
+    return harness.prom_sum({k: v for k, v in d.metrics().items() if k[0] == "thumbgen_files_detected_total"},
                     "thumbgen_files_detected_total")
 
 
@@ -209,7 +208,7 @@ def discovery(cfg, ctx, s3: S3, count: int, notify: bool) -> list[float]:
     if notify:
         s3.put(f"{prefix}/produtos/zzzz.png", png)
     with tempfile.TemporaryDirectory(dir=ctx["work"]) as tmp:
-        d = run.Daemon(cfg["binary"], Path(tmp) / "base", ctx["logs"], ctx["home"], **env)
+        d = harness.Daemon(cfg["binary"], Path(tmp) / "base", ctx["logs"], ctx["home"], **env)
         try:
             d.wait_ready()
             hook = http.client.HTTPConnection("127.0.0.1", d.port, timeout=10)
@@ -241,7 +240,7 @@ def discovery(cfg, ctx, s3: S3, count: int, notify: bool) -> list[float]:
 def idle_lists(cfg, ctx, s3: S3, settle_s: float, window_s: float, out: dict):
     """LIST requests of an idle daemon over `window_s` after `settle_s`, per hour."""
     with tempfile.TemporaryDirectory(dir=ctx["work"]) as tmp:
-        d = run.Daemon(cfg["binary"], Path(tmp) / "base", ctx["logs"], ctx["home"], **bucket_env(s3, "idle"))
+        d = harness.Daemon(cfg["binary"], Path(tmp) / "base", ctx["logs"], ctx["home"], **bucket_env(s3, "idle"))
         try:
             d.wait_ready()
             time.sleep(settle_s)
@@ -261,7 +260,7 @@ def idle_lists(cfg, ctx, s3: S3, settle_s: float, window_s: float, out: dict):
 def peak_rss(cfg, ctx, s3: S3, count: int) -> dict:
     big = {f"big{i}.png": cutout_png(i, 3464, grain=True) for i in range(count)}  # 3464 x 3464 = 12.0 MP
     folders, bucket = side_by_side(cfg, ctx, s3, big, {"MAX_FILE_SIZE": "200MB"}, "rss")
-    run.log(f"storage: peak RSS with {count} 12 MP inputs: folders {folders['maxrss_mb']:.0f} MB, "
+    harness.log(f"storage: peak RSS with {count} 12 MP inputs: folders {folders['maxrss_mb']:.0f} MB, "
             f"bucket {bucket['maxrss_mb']:.0f} MB")
     return {"inputs": count, "input_mb": sum(len(b) for b in big.values()) / count / 1e6,
             "folders_mb": folders["maxrss_mb"], "bucket_mb": bucket["maxrss_mb"]}
@@ -287,13 +286,13 @@ def section_storage(cfg, ctx):
         notified = discovery(cfg, ctx, s3, 10 if quick else 60, notify=True)
         rss = peak_rss(cfg, ctx, s3, 2 if quick else 6)
         idler.join()
-        run.log(f"storage: idle LIST {idle['lists']:.0f} in {idle['window_s']:.0f} s = {idle['per_hour']:.0f}/h")
+        harness.log(f"storage: idle LIST {idle['lists']:.0f} in {idle['window_s']:.0f} s = {idle['per_hour']:.0f}/h")
     finally:
         store.close()
         shutil.rmtree(data, ignore_errors=True)
-    summary = {p: run.pct(listed, p) for p in (50, 90, 99)}
-    hooked = {p: run.pct(notified, p) for p in (50, 90, 99)}
-    run.log(f"storage: throughput ratio {through['ratio']:.2f}; discovery listing p99 {summary[99]:.0f} ms, "
+    summary = {p: harness.pct(listed, p) for p in (50, 90, 99)}
+    hooked = {p: harness.pct(notified, p) for p in (50, 90, 99)}
+    harness.log(f"storage: throughput ratio {through['ratio']:.2f}; discovery listing p99 {summary[99]:.0f} ms, "
         f"notification p99 {hooked[99]:.0f} ms")
     return {"throughput": through, "discovery_ms": {"listing": summary, "notification": hooked,
                                                     "drops": len(listed)},

@@ -18,7 +18,7 @@ import threading
 import time
 from pathlib import Path
 
-import run
+import harness
 import storage
 
 CONFIG = '[[tenants]]\nname = "loja-a"\n\n[[tenants]]\nname = "loja-b"\n'
@@ -61,11 +61,11 @@ def drops(base: Path, count: int, gap: float, png: bytes) -> list[float]:
     return lags
 
 
-def tenant_daemon(cfg, ctx, tmp: Path) -> "run.Daemon":
+def tenant_daemon(cfg, ctx, tmp: Path) -> "harness.Daemon":
     base = tmp / "tenants-base"
     (base / "config").mkdir(parents=True)
     (base / "config/thumbgen.toml").write_text(CONFIG)
-    d = run.Daemon(cfg["binary"], base, ctx["logs"], ctx["home"])
+    d = harness.Daemon(cfg["binary"], base, ctx["logs"], ctx["home"])
     d.wait_ready()
     return d
 
@@ -79,7 +79,7 @@ def section_tenants(cfg, ctx):
     outputs = [name.replace(".png", ".jpg") for name in photos]
 
     with tempfile.TemporaryDirectory(dir=ctx["work"]) as tmp:
-        single = run.Daemon(cfg["binary"], Path(tmp) / "single", ctx["logs"], ctx["home"])
+        single = harness.Daemon(cfg["binary"], Path(tmp) / "single", ctx["logs"], ctx["home"])
         try:
             single.wait_ready()
             for name, data in photos.items():
@@ -87,12 +87,12 @@ def section_tenants(cfg, ctx):
             single_s = wait_files(single.base / "thumbnails-prontas", outputs, 3600)
         finally:
             single.stop()
-        run.log(f"tenants: single catalog, {n} photos in {single_s:.1f} s")
+        harness.log(f"tenants: single catalog, {n} photos in {single_s:.1f} s")
 
         d = tenant_daemon(cfg, ctx, Path(tmp))
         try:
             alone = drops(d.base, count, gap, png)
-            run.log(f"tenants: B alone p50 {run.pct(alone, 50):.0f} ms, p99 {run.pct(alone, 99):.0f} ms")
+            harness.log(f"tenants: B alone p50 {harness.pct(alone, 50):.0f} ms, p99 {harness.pct(alone, 99):.0f} ms")
             for name, data in photos.items():
                 put(d.base / "tenants/loja-a/produtos", name, data)
             done = {}
@@ -107,12 +107,12 @@ def section_tenants(cfg, ctx):
     # One job's duration: the single catalog's wall time per photo, times the workers sharing it
     # (the daemon's default: one per core).
     job_ms = single_s / n * 1000 * (os.cpu_count() or 2)
-    target = 2 * run.pct(alone, 99) + job_ms
-    run.log(f"tenants: B beside A p50 {run.pct(busy, 50):.0f} ms, p99 {run.pct(busy, 99):.0f} ms "
+    target = 2 * harness.pct(alone, 99) + job_ms
+    harness.log(f"tenants: B beside A p50 {harness.pct(busy, 50):.0f} ms, p99 {harness.pct(busy, 99):.0f} ms "
             f"(target <= {target:.0f}); throughput {single_s / tenants_s:.2f}x")
     return {"photos": n, "drops": count, "gap_s": gap, "job_ms": job_ms,
-            "alone_ms": {p: run.pct(alone, p) for p in (50, 90, 99)},
-            "busy_ms": {p: run.pct(busy, p) for p in (50, 90, 99)},
+            "alone_ms": {p: harness.pct(alone, p) for p in (50, 90, 99)},
+            "busy_ms": {p: harness.pct(busy, p) for p in (50, 90, 99)},
             "single_s": single_s, "tenants_s": tenants_s, "ratio": single_s / tenants_s, "target_ms": target}
 
 
