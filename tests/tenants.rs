@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::nats::NatsServer;
 use common::s3::S3Server;
 use common::synth::{self, Shape};
 use common::{wait_until, Sandbox};
@@ -106,22 +107,8 @@ base = "s3://{}/loja-c"
         }
     }
     assert_eq!(tenants.into_iter().collect::<Vec<_>>(), ["loja-a", "loja-b", "loja-c"]);
-    // Every series the dashboard selects by tenant carries the label here.
-    let dashboard =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/grafana/thumbgen-dashboard.json"));
-    let by_tenant: Vec<String> = common::queried_metrics(&dashboard.unwrap())
-        .into_iter()
-        .filter(|(_, labels)| labels.iter().any(|l| l == "tenant"))
-        .map(|(name, _)| name)
-        .collect();
-    assert!(by_tenant.len() >= 5, "{by_tenant:?}");
-    let samples: Vec<&serde_json::Value> =
-        families.as_object().unwrap().values().flat_map(|f| f["samples"].as_array().unwrap()).collect();
-    for name in by_tenant {
-        let of_it: Vec<_> = samples.iter().filter(|s| s[0] == name.as_str()).collect();
-        assert!(!of_it.is_empty(), "{name} is exported");
-        assert!(of_it.iter().all(|s| s[1]["tenant"].is_string()), "{name} carries a tenant label");
-    }
+    // Every series the dashboard selects by tenant carries the label here (the cluster's: below).
+    assert_dashboard_tenant_series_are_labelled(&families, false);
     let (status, ready) = d.get("/health/ready");
     assert_eq!(status, 200, "{ready}");
     assert!(d.log_text().contains("serving tenant loja-c"), "{}", d.log_text());
@@ -139,6 +126,28 @@ base = "s3://{}/loja-c"
     assert!(notified, "{}", d.log_text());
     let named = d.log_text().lines().any(|l| l.contains("quebrada.jpg") && l.contains("tenant=loja-b"));
     assert!(named, "the log names the tenant of each job:\n{}", d.log_text());
+}
+
+/// Every series the dashboard selects by tenant (`cluster`: those of cluster mode; else the others)
+/// is in `families`, each sample with a `tenant` label.
+fn assert_dashboard_tenant_series_are_labelled(families: &serde_json::Value, cluster: bool) {
+    let dashboard =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/grafana/thumbgen-dashboard.json"));
+    let by_tenant: Vec<String> = common::queried_metrics(&dashboard.unwrap())
+        .into_iter()
+        .filter(|(name, labels)| {
+            labels.iter().any(|l| l == "tenant") && name.starts_with("thumbgen_cluster_") == cluster
+        })
+        .map(|(name, _)| name)
+        .collect();
+    assert!(by_tenant.len() >= 5, "{by_tenant:?}");
+    let samples: Vec<&serde_json::Value> =
+        families.as_object().unwrap().values().flat_map(|f| f["samples"].as_array().unwrap()).collect();
+    for name in by_tenant {
+        let of_it: Vec<_> = samples.iter().filter(|s| s[0] == name.as_str()).collect();
+        assert!(!of_it.is_empty(), "{name} is exported");
+        assert!(of_it.iter().all(|s| s[1]["tenant"].is_string()), "{name} carries a tenant label");
+    }
 }
 
 #[test]
@@ -422,4 +431,82 @@ fn a_reload_adds_changes_and_removes_tenants_while_the_others_run_on() {
     let log = d.log_text();
     assert!(log.contains("take effect after a restart") && log.contains("tenants"), "{log}");
     assert_eq!(d.get("/t/loja-a/api/products").0, 200, "still served until the restart");
+}
+
+#[test]
+fn in_cluster_mode_each_tenant_has_its_own_stream_and_journal_and_every_node_serves_every_tenant() {
+    let nats = NatsServer::start();
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.path("config")).unwrap();
+    std::fs::write(
+        sb.path("config/thumbgen.toml"),
+        "[[tenants]]\nname = \"loja-a\"\n\n[[tenants]]\nname = \"loja-b\"\n",
+    )
+    .unwrap();
+    let url = nats.url();
+    let node = |name: &str| sb.start(&[("NATS_URL", url.as_str()), ("NODE_NAME", name), ("WORKERS", "2")]);
+    let (n1, n2) = (node("node-1"), node("node-2"));
+
+    // The same photo in both shops, and some of each shop's own; a background in loja-a only.
+    let same = synth::product_jpeg(Shape::Bottle, [200, 40, 40], 301);
+    sb.drop_file("tenants/loja-a/backgrounds", "praia.jpg", &synth::jpeg(&synth::background(640, 480)));
+    sb.drop_file("tenants/loja-a/produtos", "garrafa.jpg", &same);
+    sb.drop_file("tenants/loja-b/produtos", "garrafa.jpg", &same);
+    for i in 0..3u64 {
+        let photo = synth::product_jpeg(Shape::Box, [40, 90, 200], 310 + i);
+        sb.drop_file("tenants/loja-a/produtos", &format!("a{i}.jpg"), &photo);
+        sb.drop_file(
+            "tenants/loja-b/produtos",
+            &format!("b{i}.jpg"),
+            &synth::product_jpeg(Shape::Can, [90, 200, 40], 320 + i),
+        );
+    }
+    let a = |name: &str| sb.path(&format!("tenants/loja-a/thumbnails-prontas/{name}"));
+    let b = |name: &str| sb.path(&format!("tenants/loja-b/thumbnails-prontas/{name}"));
+    let done = wait_until(LONG, || {
+        ["garrafa", "a0", "a1", "a2"]
+            .iter()
+            .all(|p| a(&format!("{p}.jpg")).exists() && a(&format!("{p}__praia.jpg")).exists())
+            && ["garrafa", "b0", "b1", "b2"].iter().all(|p| b(&format!("{p}.jpg")).exists())
+    });
+    assert!(
+        done,
+        "{:?} {:?}\n{}\n{}",
+        sb.files("tenants/loja-a/thumbnails-prontas"),
+        sb.files("tenants/loja-b/thumbnails-prontas"),
+        n1.log_text(),
+        n2.log_text()
+    );
+    assert_eq!(sb.files("tenants/loja-b/thumbnails-prontas").len(), 4, "loja-a's background is not loja-b's");
+
+    // One removal per photo per shop across both nodes: each shop's journal and leases are its own.
+    let removals = |d: &common::Daemon| d.metric("thumbgen_removals_total{engine=\"local\",outcome=\"success\"}");
+    let settled = wait_until(Duration::from_secs(10), || removals(&n1) + removals(&n2) == 8.0);
+    assert!(settled, "8 photos, 8 removals: {} + {}", removals(&n1), removals(&n2));
+
+    // Each tenant's stream and buckets exist in the broker, and the nodes report per tenant.
+    let status = sb.run(&["cluster", "status", "--json"], &[("NATS_URL", url.as_str())]);
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    for tenant in ["loja-a", "loja-b"] {
+        let nodes: Vec<&str> = status["tenants"][tenant]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["node"].as_str().unwrap())
+            .collect();
+        assert_eq!(nodes, ["node-1", "node-2"], "{status:#}");
+        assert_eq!(status["tenants"][tenant]["jobs_pending"], 0, "{status:#}");
+    }
+    let sampled = wait_until(Duration::from_secs(30), || {
+        n1.metric("thumbgen_cluster_nodes{tenant=\"loja-a\"}") == 2.0
+            && n1.metric("thumbgen_cluster_nodes{tenant=\"loja-b\"}") == 2.0
+    });
+    assert!(sampled, "{}", n1.get("/metrics").1);
+    assert_dashboard_tenant_series_are_labelled(&common::parse_metrics(&n1.get("/metrics").1), true);
+    let idle = wait_until(LONG, || [&n1, &n2].iter().all(|d| d.metric("thumbgen_jobs_in_flight") == 0.0));
+    assert!(idle, "the tenants' queues add up in the in-flight gauge and come back to zero");
+    for d in [n1, n2] {
+        assert!(d.stop().success(), "SIGTERM stops a node of several tenants cleanly");
+    }
 }

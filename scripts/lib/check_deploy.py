@@ -485,8 +485,14 @@ GRAFANA_VARIABLES = {
     "${tenant}": ".*",
     "${tenant:regex}": ".*",
 }
-# The series of one catalog's work, which carry a `tenant` label with [[tenants]].
+# The series of one catalog's work (and, in cluster mode, of its stream), which carry a `tenant`
+# label with [[tenants]].
 TENANT_SERIES = {
+    "thumbgen_cluster_jobs_pending",
+    "thumbgen_cluster_jobs_in_flight",
+    "thumbgen_cluster_nodes",
+    "thumbgen_cluster_broker_connected",
+    "thumbgen_cluster_redeliveries_total",
     "thumbgen_thumbnails_written_total",
     "thumbgen_inputs_rejected_total",
     "thumbgen_queue_depth",

@@ -2,7 +2,7 @@
 //! mode keeps its work and its facts in — created when missing, and created again when the
 //! broker comes back without them (a restart that lost its store).
 
-use super::names;
+use super::names::{self, Names};
 use super::BrokerError;
 use crate::config::Config;
 use crate::dependency::{Condition, Dependency, Report};
@@ -38,6 +38,8 @@ impl Handles {
 pub(super) struct Broker {
     client: async_nats::Client,
     pub js: jetstream::Context,
+    /// The catalog's stream, subjects and buckets (a tenant's own with tenants).
+    pub names: Names,
     servers: String,
     ack_wait: Duration,
     handles: Mutex<Option<Arc<Handles>>>,
@@ -74,6 +76,7 @@ impl Broker {
         })?;
         Ok(Broker {
             js: jetstream::new(client.clone()),
+            names: Names::of(config.tenant.as_deref()),
             client,
             servers: servers.join(","),
             ack_wait: config.nats_ack_wait.0,
@@ -103,13 +106,13 @@ impl Broker {
     /// Makes sure the stream, consumers and buckets exist. `Ok(true)` when the journal is new to
     /// this node: first start, or the broker came back without its store.
     pub(super) async fn provision(&self) -> Result<bool, BrokerError> {
-        let journal = bucket(&self.js, names::JOURNAL).await?;
-        let nodes = bucket(&self.js, names::NODES).await?;
+        let journal = bucket(&self.js, &self.names.journal()).await?;
+        let nodes = bucket(&self.js, &self.names.nodes()).await?;
         let stream = self
             .js
             .get_or_create_stream(stream::Config {
-                name: names::STREAM.into(),
-                subjects: vec![names::SUBJECTS.into()],
+                name: self.names.stream(),
+                subjects: vec![self.names.subjects()],
                 retention: stream::RetentionPolicy::WorkQueue,
                 storage: stream::StorageType::File,
                 // One job queued behind the one running, as the local queue keeps it: more
@@ -129,7 +132,7 @@ impl Broker {
                     names::consumer(kind),
                     consumer::pull::Config {
                         durable_name: Some(names::consumer(kind).into()),
-                        filter_subject: names::kind_subjects(kind),
+                        filter_subject: self.names.kind_subjects(kind),
                         ack_policy: consumer::AckPolicy::Explicit,
                         ack_wait: self.ack_wait,
                         // Passing failures come back as often as they need; a job that keeps
@@ -145,7 +148,7 @@ impl Broker {
         }
         let products = pulls.pop().expect("two consumers");
         let backgrounds = pulls.pop().expect("two consumers");
-        let created = journal_created(&self.js).await?;
+        let created = journal_created(&self.js, &self.names).await?;
         let new = self.incarnation.lock().replace(created.clone()).as_ref() != Some(&created);
         *self.handles.lock() = Some(Arc::new(Handles { journal, nodes, backgrounds, products }));
         Ok(new)
@@ -155,8 +158,8 @@ impl Broker {
     /// without its store removes them).
     pub(super) async fn still_provisioned(&self) -> bool {
         let Some(known) = self.incarnation.lock().clone() else { return false };
-        matches!(journal_created(&self.js).await, Ok(created) if created == known)
-            && self.js.get_stream(names::STREAM).await.is_ok()
+        matches!(journal_created(&self.js, &self.names).await, Ok(created) if created == known)
+            && self.js.get_stream(self.names.stream()).await.is_ok()
     }
 }
 
@@ -176,9 +179,9 @@ async fn bucket(js: &jetstream::Context, name: &str) -> Result<kv::Store, Broker
 }
 
 /// When the journal bucket's stream was created, as text.
-async fn journal_created(js: &jetstream::Context) -> Result<String, BrokerError> {
+async fn journal_created(js: &jetstream::Context, names: &Names) -> Result<String, BrokerError> {
     let stream = js
-        .get_stream(format!("KV_{}", names::JOURNAL))
+        .get_stream(format!("KV_{}", names.journal()))
         .await
         .map_err(|e| BrokerError::new("cannot read the journal bucket", e))?;
     let info = stream.get_info().await.map_err(|e| BrokerError::new("cannot read the journal bucket", e))?;

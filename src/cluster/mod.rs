@@ -17,6 +17,7 @@
 
 mod broker;
 mod cutouts;
+mod gauges;
 mod journal;
 mod leases;
 mod names;
@@ -110,7 +111,12 @@ impl Cluster {
         let nodes = Arc::new(Nodes::new(me));
         let replica = Arc::new(Replica::default());
         let gauges =
-            queue::Gauges { depth: queue_depth, in_flight: jobs_in_flight, redeliveries: metrics.redeliveries.clone() };
+            gauges::Gauges {
+                depth: queue_depth,
+                in_flight: jobs_in_flight,
+                redeliveries: metrics.redeliveries.clone(),
+                reported: Default::default(),
+            };
         let queue = queue::ClusterQueue::new(
             broker.clone(),
             nodes.clone(),
@@ -135,6 +141,11 @@ impl Cluster {
         shutdown.spawn(cluster.clone().supervise(status.clone(), metrics, seed_from));
         info!(node = %cluster.nodes.me.node, role = ?cluster.nodes.me.role, "cluster mode: connecting to NATS");
         Ok(cluster)
+    }
+
+    /// The broker as a dependency in the health checks (taken out when its tenant goes).
+    pub(crate) fn dependency(&self) -> Arc<dyn crate::dependency::Dependency> {
+        self.broker.clone()
     }
 
     pub(crate) fn queue(&self) -> Arc<dyn WorkQueue> {

@@ -9,7 +9,6 @@
 //! is refused by the broker and counts as done, since it would add nothing.
 
 use super::broker::Broker;
-use super::names;
 use crate::disk::FileStamp;
 use crate::catalog::bucket::{stamp, Bucket};
 use crate::folders::Folders;
@@ -157,7 +156,7 @@ impl Outbox {
                 if *merge {
                     message = message.message_id(self.message_id(job).await);
                 }
-                sent.push(self.broker.js.send_publish(names::subject(job), message).await);
+                sent.push(self.broker.js.send_publish(self.broker.names.subject(job), message).await);
             }
             let mut published = Vec::new();
             for (result, (job, _)) in sent.into_iter().zip(batch) {
@@ -200,7 +199,7 @@ impl Outbox {
         let stamp = self.versions.stamp(job).await;
         let stamp = stamp.map_or("gone".into(), |s| format!("{}:{}:{}", s.len, s.mtime_ns, s.ino));
         let mut h = blake3::Hasher::new();
-        for part in [names::subject(job).as_str(), &stamp] {
+        for part in [self.broker.names.subject(job).as_str(), &stamp] {
             h.update(part.as_bytes());
             h.update(b"\0");
         }

@@ -9,8 +9,9 @@
 //!   dies holding it loses it to another node when the ack deadline passes.
 
 use super::broker::{Broker, Handles};
+use super::gauges::Gauges;
 use super::leases::{self, Taken};
-use super::names::{self, key};
+use super::names::key;
 use super::nodes::Nodes;
 use super::outbox::{Outbox, Versions};
 use super::replica::Replica;
@@ -61,13 +62,6 @@ pub(crate) struct ClusterQueue {
     starting: Starting,
     closed: AtomicBool,
     gauges: Gauges,
-}
-
-/// This node's share of the metrics: jobs waiting to be published, jobs running, redeliveries.
-pub(super) struct Gauges {
-    pub depth: prometheus::IntGauge,
-    pub in_flight: prometheus::IntGauge,
-    pub redeliveries: prometheus::IntCounter,
 }
 
 impl ClusterQueue {
@@ -132,7 +126,7 @@ impl ClusterQueue {
 
     /// Takes the lease of a fetched job; `None` when it must wait (the message is handed back).
     async fn hold(&self, handles: &Handles, message: jetstream::Message) -> Option<Job> {
-        let Some(job) = names::job_of(&message.subject) else {
+        let Some(job) = self.broker.names.job_of(&message.subject) else {
             warn!(subject = %message.subject, "a message that is not a thumbgen job; dropping it");
             let _ = message.ack_with(AckKind::Term).await;
             return None;
@@ -173,7 +167,7 @@ impl ClusterQueue {
             job.clone(),
             Running { message, lease, revision, crashed, deferred: false, parked: false, progress },
         );
-        self.gauges.in_flight.set(running.len() as i64);
+        self.gauges.running(running.len());
         Some(job)
     }
 
@@ -246,7 +240,7 @@ impl WorkQueue for ClusterQueue {
         let removed = {
             let mut running = self.running.lock();
             let removed = running.remove(job);
-            self.gauges.in_flight.set(running.len() as i64);
+            self.gauges.running(running.len());
             removed
         };
         let Some(running) = removed else { return };

@@ -68,9 +68,36 @@ struct NodeLine {
     seconds_since_heartbeat: f64,
 }
 
-/// `thumbgen cluster status`: prints the overview (as JSON with `json`); false when the broker
-/// cannot be asked.
+/// `thumbgen cluster status`: prints the overview (as JSON with `json`); with tenants, each
+/// tenant's (its own stream and buckets), by name.
 pub(crate) async fn report(config: &Config, json: bool) -> Result<(), StartError> {
+    if config.tenants.is_empty() {
+        let overview = overview(config).await?;
+        match json {
+            true => println!("{}", serde_json::to_string_pretty(&overview).expect("the overview serialises")),
+            false => print!("{}", render(&overview)),
+        }
+        return Ok(());
+    }
+    let mut all = serde_json::Map::new();
+    for tenant in &config.tenants {
+        let overview = overview(&config.for_tenant(tenant)).await?;
+        match json {
+            true => {
+                all.insert(tenant.name.clone(), serde_json::to_value(&overview).expect("the overview serialises"));
+            }
+            false => print!("tenant {}: {}", tenant.name, render(&overview)),
+        }
+    }
+    if json {
+        let all = serde_json::json!({ "tenants": all });
+        println!("{}", serde_json::to_string_pretty(&all).expect("the overview serialises"));
+    }
+    Ok(())
+}
+
+/// One catalog's overview, read from the broker.
+async fn overview(config: &Config) -> Result<Overview, StartError> {
     let servers = config.nats_servers().ok_or_else(|| {
         StartError::new("this is not a cluster: NATS_URL is not set")
             .advice("Set NATS_URL to the cluster's NATS servers")
@@ -124,20 +151,7 @@ pub(crate) async fn report(config: &Config, json: bool) -> Result<(), StartError
             }
         }
     }
-    let overview = Overview {
-        servers: servers.join(","),
-        nodes,
-        jobs_pending,
-        jobs_in_flight,
-        jobs_redelivered_now,
-        dead_letters,
-    };
-    if json {
-        println!("{}", serde_json::to_string_pretty(&overview).expect("the overview serialises"));
-    } else {
-        print!("{}", render(&overview));
-    }
-    Ok(())
+    Ok(Overview { servers: servers.join(","), nodes, jobs_pending, jobs_in_flight, jobs_redelivered_now, dead_letters })
 }
 
 fn render(o: &Overview) -> String {

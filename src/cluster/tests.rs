@@ -72,7 +72,7 @@ async fn two_workers_of_one_node_never_hold_the_same_input_at_once() {
         let job = Job::new(InputKind::Product, format!("p{round}.jpg"));
         for _ in 0..2 {
             // Two messages for one input, as a requeue beside a waiting job makes.
-            cluster.broker.js.publish(names::subject(&job), "".into()).await.unwrap().await.unwrap();
+            cluster.broker.js.publish(cluster.broker.names.subject(&job), "".into()).await.unwrap().await.unwrap();
         }
         let queue = cluster.queue();
         let pop = || tokio::time::timeout(Duration::from_secs(3), queue.pop());

@@ -119,6 +119,10 @@ pub struct Config {
     pub extra_presets: Vec<Preset>,
     /// Several shops in one deployment (design §10); none: one catalog.
     pub tenants: Vec<TenantConfig>,
+    /// The tenant whose catalog this configuration is ([`Config::for_tenant`]); never read from
+    /// the files or the environment.
+    #[serde(skip)]
+    pub tenant: Option<String>,
 }
 
 impl Default for Config {
@@ -183,6 +187,7 @@ impl Default for Config {
             preset: Preset::default(),
             extra_presets: Vec::new(),
             tenants: Vec::new(),
+            tenant: None,
         }
     }
 }

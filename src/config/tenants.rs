@@ -81,11 +81,6 @@ impl Config {
         if self.tenants.is_empty() {
             return Ok(());
         }
-        if self.nats_servers().is_some() {
-            return Err(ConfigError(
-                "tenants are served by a single node for now: unset nats_url (NATS_URL) or remove [[tenants]]".into(),
-            ));
-        }
         for (key, folder) in [
             ("upload_path", &self.upload_path),
             ("background_path", &self.background_path),
@@ -166,6 +161,7 @@ impl Config {
     pub(crate) fn for_tenant(&self, tenant: &TenantConfig) -> Config {
         let mut config = self.clone();
         config.tenants = Vec::new();
+        config.tenant = Some(tenant.name.clone());
         // Logs are the process's, wherever the tenant's catalog is.
         config.log_path = self.resolve(&self.log_path);
         if tenant.is_bucket() {

@@ -265,6 +265,9 @@ impl Served {
         if let Some(bucket) = &app.bucket {
             self.shared.status.remove_dependency(&(bucket.clone() as Arc<dyn Dependency>));
         }
+        if let Some(cluster) = &app.cluster {
+            self.shared.status.remove_dependency(&cluster.dependency());
+        }
         self.shared.metrics.remove_tenant(&name);
         if ended {
             info!(tenant = %name, "stopped serving tenant {name}; its files stay in {}", app.catalog.location());

@@ -89,6 +89,11 @@ impl CatalogFamilies {
         }
     }
 
+    /// Whether the series carry a `tenant` label (tenants configured at start).
+    pub(super) fn labelled(&self) -> bool {
+        self.labelled
+    }
+
     /// A tenant served from now on: its series appear at zero.
     pub(super) fn add(&self, tenant: &str) {
         let mut tenants = self.tenants.lock();
@@ -132,6 +137,11 @@ impl CatalogFamilies {
 }
 
 impl CatalogMetrics {
+    /// The tenant whose series these are; `None` without tenants.
+    pub(super) fn tenant(&self) -> Option<&str> {
+        self.tenant.as_deref()
+    }
+
     /// The label values: the tenant's name first, when there are tenants.
     fn labels<'a>(&'a self, rest: &[&'a str]) -> Vec<&'a str> {
         match &self.tenant {

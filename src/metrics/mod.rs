@@ -11,24 +11,17 @@ use prometheus::{
 };
 
 mod catalog;
+mod cluster;
 
 pub(crate) use catalog::CatalogMetrics;
+pub(crate) use cluster::ClusterMetrics;
 
 use catalog::CatalogFamilies;
+use cluster::ClusterFamilies;
 use std::sync::Arc;
 
 /// Pipeline stages timed by `thumbgen_stage_duration_seconds`.
 const STAGES: [&str; 5] = ["validate", "remove", "compose", "encode", "write"];
-
-/// The series cluster mode adds.
-#[derive(Clone)]
-pub(crate) struct ClusterMetrics {
-    pub jobs_pending: IntGauge,
-    pub jobs_in_flight: IntGauge,
-    pub redeliveries: IntCounter,
-    pub nodes: IntGauge,
-    pub broker_connected: IntGauge,
-}
 
 /// The series object storage adds (`STORAGE_URL` set).
 #[derive(Clone)]
@@ -61,6 +54,8 @@ pub(crate) struct Metrics {
     registry: Registry,
     /// The object-storage series, once a catalog in a bucket asked for them.
     storage: Arc<std::sync::OnceLock<StorageMetrics>>,
+    /// The cluster series, once a catalog in cluster mode asked for them.
+    cluster: Arc<std::sync::OnceLock<ClusterFamilies>>,
     /// The series of one catalog's work, for every catalog.
     families: CatalogFamilies,
     /// This catalog's series among them. With tenants, only the copies [`Metrics::for_tenant`]
@@ -147,6 +142,7 @@ impl Metrics {
         Metrics {
             registry,
             storage: Arc::default(),
+            cluster: Arc::default(),
             catalog: families.of(None),
             families,
             files_detected,
@@ -171,6 +167,9 @@ impl Metrics {
     /// A tenant a reload removed: its series go.
     pub(crate) fn remove_tenant(&self, tenant: &str) {
         self.families.remove(tenant);
+        if let Some(cluster) = self.cluster.get() {
+            cluster.remove(tenant);
+        }
     }
 
     /// Inputs of every catalog waiting to be retried after a failure of `cause`.
@@ -178,33 +177,11 @@ impl Metrics {
         self.families.sum_gauges(&self.families.waiting, &[cause.label()])
     }
 
-    /// Adds the cluster series (cluster mode only).
+    /// This catalog's cluster series, the families registered when a catalog first asks
+    /// (cluster mode only).
     pub(crate) fn cluster(&self) -> ClusterMetrics {
-        let cluster = ClusterMetrics {
-            jobs_pending: IntGauge::new("thumbgen_cluster_jobs_pending", "Jobs waiting in the cluster's queue.")
-                .unwrap(),
-            jobs_in_flight: IntGauge::new(
-                "thumbgen_cluster_jobs_in_flight",
-                "Jobs taken by a node of the cluster and not finished yet.",
-            )
-            .unwrap(),
-            redeliveries: IntCounter::new(
-                "thumbgen_cluster_redeliveries_total",
-                "Jobs this node received again (a node died, a job was handed back, or it waited for another node).",
-            )
-            .unwrap(),
-            nodes: IntGauge::new("thumbgen_cluster_nodes", "Nodes of the cluster heard from recently.").unwrap(),
-            broker_connected: IntGauge::new(
-                "thumbgen_cluster_broker_connected",
-                "1 while this node is connected to the NATS broker and its stream and buckets are there, else 0.",
-            )
-            .unwrap(),
-        };
-        for c in [&cluster.jobs_pending, &cluster.jobs_in_flight, &cluster.nodes, &cluster.broker_connected] {
-            self.registry.register(Box::new(c.clone())).expect("registered once");
-        }
-        self.registry.register(Box::new(cluster.redeliveries.clone())).expect("registered once");
-        cluster
+        let families = self.cluster.get_or_init(|| ClusterFamilies::register(&self.registry, self.families.labelled()));
+        families.of(self.catalog.tenant())
     }
 
     /// The object-storage series, added when a catalog in a bucket first asks (every tenant's
