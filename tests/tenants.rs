@@ -434,7 +434,7 @@ fn a_reload_adds_changes_and_removes_tenants_while_the_others_run_on() {
 }
 
 #[test]
-fn in_cluster_mode_each_tenant_has_its_own_stream_and_journal_and_every_node_serves_every_tenant() {
+fn in_cluster_mode_each_tenant_has_its_own_stream_and_journal_and_every_node_serves_every_tenant_a_reload_adds() {
     let nats = NatsServer::start();
     let sb = Sandbox::new();
     std::fs::create_dir_all(sb.path("config")).unwrap();
@@ -445,7 +445,7 @@ fn in_cluster_mode_each_tenant_has_its_own_stream_and_journal_and_every_node_ser
     .unwrap();
     let url = nats.url();
     let node = |name: &str| sb.start(&[("NATS_URL", url.as_str()), ("NODE_NAME", name), ("WORKERS", "2")]);
-    let (n1, n2) = (node("node-1"), node("node-2"));
+    let (n1, n2, n3) = (node("node-1"), node("node-2"), node("node-3"));
 
     // The same photo in both shops, and some of each shop's own; a background in loja-a only.
     let same = synth::product_jpeg(Shape::Bottle, [200, 40, 40], 301);
@@ -481,8 +481,8 @@ fn in_cluster_mode_each_tenant_has_its_own_stream_and_journal_and_every_node_ser
 
     // One removal per photo per shop across both nodes: each shop's journal and leases are its own.
     let removals = |d: &common::Daemon| d.metric("thumbgen_removals_total{engine=\"local\",outcome=\"success\"}");
-    let settled = wait_until(Duration::from_secs(10), || removals(&n1) + removals(&n2) == 8.0);
-    assert!(settled, "8 photos, 8 removals: {} + {}", removals(&n1), removals(&n2));
+    let total = || removals(&n1) + removals(&n2) + removals(&n3);
+    assert!(wait_until(Duration::from_secs(10), || total() == 8.0), "8 photos, 8 removals: {}", total());
 
     // Each tenant's stream and buckets exist in the broker, and the nodes report per tenant.
     let status = sb.run(&["cluster", "status", "--json"], &[("NATS_URL", url.as_str())]);
@@ -495,18 +495,37 @@ fn in_cluster_mode_each_tenant_has_its_own_stream_and_journal_and_every_node_ser
             .iter()
             .map(|n| n["node"].as_str().unwrap())
             .collect();
-        assert_eq!(nodes, ["node-1", "node-2"], "{status:#}");
+        assert_eq!(nodes, ["node-1", "node-2", "node-3"], "{status:#}");
         assert_eq!(status["tenants"][tenant]["jobs_pending"], 0, "{status:#}");
     }
     let sampled = wait_until(Duration::from_secs(30), || {
-        n1.metric("thumbgen_cluster_nodes{tenant=\"loja-a\"}") == 2.0
-            && n1.metric("thumbgen_cluster_nodes{tenant=\"loja-b\"}") == 2.0
+        n1.metric("thumbgen_cluster_nodes{tenant=\"loja-a\"}") == 3.0
+            && n1.metric("thumbgen_cluster_nodes{tenant=\"loja-b\"}") == 3.0
     });
     assert!(sampled, "{}", n1.get("/metrics").1);
     assert_dashboard_tenant_series_are_labelled(&common::parse_metrics(&n1.get("/metrics").1), true);
-    let idle = wait_until(LONG, || [&n1, &n2].iter().all(|d| d.metric("thumbgen_jobs_in_flight") == 0.0));
+    let idle = wait_until(LONG, || [&n1, &n2, &n3].iter().all(|d| d.metric("thumbgen_jobs_in_flight") == 0.0));
     assert!(idle, "the tenants' queues add up in the in-flight gauge and come back to zero");
-    for d in [n1, n2] {
+
+    // A tenant added by a reload of every node: its photos are made once, by any node.
+    let config = "[[tenants]]\nname = \"loja-a\"\n\n[[tenants]]\nname = \"loja-b\"\n\n[[tenants]]\nname = \"loja-c\"\n";
+    std::fs::write(sb.path("config/thumbgen.toml"), config).unwrap();
+    for d in [&n1, &n2, &n3] {
+        unsafe { libc::kill(d.pid(), libc::SIGHUP) };
+    }
+    let reloaded = wait_until(LONG, || [&n1, &n2, &n3].iter().all(|d| d.log_text().contains("configuration reloaded")));
+    assert!(reloaded, "{}", n1.log_text());
+    for i in 0..4u64 {
+        sb.drop_file(
+            "tenants/loja-c/produtos",
+            &format!("c{i}.jpg"),
+            &synth::product_jpeg(Shape::Bottle, [120, 60, 160], 330 + i),
+        );
+    }
+    let c = |i: u64| sb.path(&format!("tenants/loja-c/thumbnails-prontas/c{i}.jpg"));
+    assert!(wait_until(LONG, || (0..4).all(|i| c(i).exists())), "{}\n{}", n1.log_text(), n2.log_text());
+    assert!(wait_until(Duration::from_secs(10), || total() == 12.0), "4 more photos, 4 more removals: {}", total());
+    for d in [n1, n2, n3] {
         assert!(d.stop().success(), "SIGTERM stops a node of several tenants cleanly");
     }
 }
