@@ -272,6 +272,28 @@ async fn a_tenant_logs_in_to_its_own_console_and_sees_its_catalog_only() {
     // The same browser, logged in to loja-a, is refused loja-b's catalog.
     let other = b.eval("fetch('/t/loja-b/api/products').then(r => r.status)").await;
     assert_eq!(other, 401);
+    assert_eq!(b.eval("document.getElementById('switcher').hidden").await, true, "a tenant gets no switcher");
+
+    // The operator logs in once at the overview and switches between the tenants' consoles.
+    b.client.goto(&format!("{}/", d.url())).await.unwrap();
+    b.wait_for("location.pathname === '/login'", SHORT, "the operator's login").await;
+    b.client
+        .find(Locator::Css("input[name=token]"))
+        .await
+        .unwrap()
+        .send_keys("token-of-the-operator-0123")
+        .await
+        .unwrap();
+    b.client.find(Locator::Css("form.login button")).await.unwrap().click().await.unwrap();
+    b.wait_for("location.pathname === '/'", SHORT, "the overview").await;
+    b.client.goto(&format!("{}/t/loja-b/", d.url())).await.unwrap();
+    b.wait_for("!document.getElementById('switcher').hidden", SHORT, "the operator's switcher").await;
+    let options = b.eval("[...document.querySelectorAll('#tenant option')].map(o => o.textContent).join(',')").await;
+    assert_eq!(options, "loja-a,loja-b,All tenants (overview)");
+    assert_eq!(b.eval("document.getElementById('tenant').value").await, "/t/loja-b/");
+    b.eval("(() => { const s = document.getElementById('tenant'); s.value = '/t/loja-a/'; s.dispatchEvent(new Event('change')); return 1; })()").await;
+    b.wait_for("location.pathname === '/t/loja-a/'", SHORT, "loja-a's console, without another login").await;
+    b.wait_for(done, LONG, "loja-a's catalog").await;
     b.close().await;
 }
 

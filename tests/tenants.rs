@@ -292,6 +292,21 @@ fn a_tenants_token_opens_only_its_own_console_and_the_operators_opens_every_one(
     assert_eq!(get(Some(A), "/api/tenants").status, 401);
     let page = get(Some(A), "/");
     assert_eq!((page.status, page.header("location")), (303, Some("/login")), "to the operator's login");
+
+    // The operator logs in once, at the overview: its cookie (Path=/) opens every tenant's console.
+    // A tenant's token does not log in there, so no tenant gets such a cookie.
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let operator = call(None, "POST", "/login", format!("token={OPERATOR}").as_bytes(), &form);
+    let cookie = operator.header("set-cookie").unwrap().to_owned();
+    assert!(cookie.starts_with("thumbgen_console=") && cookie.contains("Path=/;"), "{cookie}");
+    let session = cookie.split(';').next().unwrap().to_owned();
+    let with_cookie = |path: &str| call(None, "GET", path, b"", &[("Cookie", session.as_str())]).status;
+    let opened = ["/t/loja-a/api/products", "/t/loja-b/api/products", "/api/tenants"].map(with_cookie);
+    assert_eq!(opened, [200, 200, 200], "the switcher's list and both consoles");
+    assert_ne!(call(None, "POST", "/login", format!("token={A}").as_bytes(), &form).status, 303);
+    let tenant_cookie = format!("thumbgen_console={}", "a".repeat(64));
+    let forged = call(None, "GET", "/t/loja-a/api/products", b"", &[("Cookie", tenant_cookie.as_str())]);
+    assert_eq!(forged.status, 401, "a made-up overview cookie opens nothing");
 }
 
 #[test]
@@ -484,7 +499,15 @@ fn in_cluster_mode_each_tenant_has_its_own_stream_and_journal_and_every_node_ser
     let total = || removals(&n1) + removals(&n2) + removals(&n3);
     assert!(wait_until(Duration::from_secs(10), || total() == 8.0), "8 photos, 8 removals: {}", total());
 
-    // Each tenant's stream and buckets exist in the broker, and the nodes report per tenant.
+    // Each tenant's stream and buckets exist in the broker, none of a deployment without tenants.
+    let streams = stream_names(&url);
+    for name in
+        ["THUMBGEN_JOBS_loja-a", "THUMBGEN_JOBS_loja-b", "KV_thumbgen_journal_loja-a", "KV_thumbgen_nodes_loja-b"]
+    {
+        assert!(streams.iter().any(|s| s == name), "{name} in {streams:?}");
+    }
+    assert!(!streams.iter().any(|s| s == "THUMBGEN_JOBS" || s == "KV_thumbgen_journal"), "{streams:?}");
+    // The nodes report per tenant.
     let status = sb.run(&["cluster", "status", "--json"], &[("NATS_URL", url.as_str())]);
     assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
     let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
@@ -525,7 +548,38 @@ fn in_cluster_mode_each_tenant_has_its_own_stream_and_journal_and_every_node_ser
     let c = |i: u64| sb.path(&format!("tenants/loja-c/thumbnails-prontas/c{i}.jpg"));
     assert!(wait_until(LONG, || (0..4).all(|i| c(i).exists())), "{}\n{}", n1.log_text(), n2.log_text());
     assert!(wait_until(Duration::from_secs(10), || total() == 12.0), "4 more photos, 4 more removals: {}", total());
+
+    // loja-b removed by a reload: every node stops serving it, nothing stays counted in flight, and
+    // the nodes stay ready (their health names each tenant's broker connection).
+    let config = "[[tenants]]\nname = \"loja-a\"\n\n[[tenants]]\nname = \"loja-c\"\n";
+    std::fs::write(sb.path("config/thumbgen.toml"), config).unwrap();
+    for d in [&n1, &n2, &n3] {
+        unsafe { libc::kill(d.pid(), libc::SIGHUP) };
+    }
+    let stopped =
+        wait_until(LONG, || [&n1, &n2, &n3].iter().all(|d| d.log_text().contains("stopped serving tenant loja-b")));
+    assert!(stopped, "{}", n1.log_text());
+    for d in [&n1, &n2, &n3] {
+        assert!(wait_until(LONG, || d.metric("thumbgen_jobs_in_flight") == 0.0), "{}", d.get("/metrics").1);
+        let (status, body) = d.get("/health/ready");
+        assert_eq!(status, 200, "{body}");
+        let health: serde_json::Value = serde_json::from_str(&d.get("/health").1).unwrap();
+        let brokers = &health["checks"]["dependencies"]["broker"];
+        assert_eq!(brokers["loja-a"]["status"], "ok", "{health:#}");
+        assert!(brokers["loja-b"].is_null(), "a removed tenant's broker is no dependency any more: {health:#}");
+    }
     for d in [n1, n2, n3] {
         assert!(d.stop().success(), "SIGTERM stops a node of several tenants cleanly");
     }
+}
+
+/// The names of every stream the NATS server at `url` holds.
+fn stream_names(url: &str) -> Vec<String> {
+    use futures_util::StreamExt;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let client = async_nats::connect(url).await.unwrap();
+        let names: Vec<_> = async_nats::jetstream::new(client).stream_names().collect().await;
+        names.into_iter().map(Result::unwrap).collect()
+    })
 }

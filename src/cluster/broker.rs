@@ -192,7 +192,7 @@ impl Dependency for Broker {
     fn report(&self) -> Report {
         let state = self.client.connection_state();
         let provisioned = self.handles.lock().is_some();
-        let details = json!({
+        let mut details = json!({
             "url": self.servers,
             "connection": match state {
                 State::Connected => "connected",
@@ -201,7 +201,7 @@ impl Dependency for Broker {
             },
             "provisioned": provisioned,
         });
-        let (condition, message) = if state == State::Connected && provisioned {
+        let (condition, mut message) = if state == State::Connected && provisioned {
             (Condition::Ok, format!("NATS broker at {} connected", self.servers))
         } else {
             (
@@ -209,6 +209,11 @@ impl Dependency for Broker {
                 format!("NATS broker at {} unreachable; nothing is lost, work resumes when it is back", self.servers),
             )
         };
+        // With tenants each has its own connection and stream: the health check says whose.
+        if let Some(tenant) = self.names.tenant() {
+            details["tenant"] = json!(tenant);
+            message = format!("tenant {tenant}: {message}");
+        }
         Report { name: "broker", condition, message, details, ready: condition == Condition::Ok }
     }
 }

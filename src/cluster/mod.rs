@@ -19,6 +19,7 @@ mod broker;
 mod cutouts;
 mod gauges;
 mod journal;
+mod keepalive;
 mod leases;
 mod names;
 mod nodes;

@@ -20,6 +20,11 @@ impl Names {
         Names { tenant: tenant.map(str::to_owned) }
     }
 
+    /// The tenant whose names these are.
+    pub(super) fn tenant(&self) -> Option<&str> {
+        self.tenant.as_deref()
+    }
+
     fn suffixed(&self, base: &str) -> String {
         match &self.tenant {
             Some(tenant) => format!("{base}_{tenant}"),

@@ -10,6 +10,7 @@
 
 use super::broker::{Broker, Handles};
 use super::gauges::Gauges;
+use super::keepalive::keep_alive;
 use super::leases::{self, Taken};
 use super::names::key;
 use super::nodes::Nodes;
@@ -48,6 +49,8 @@ struct Running {
     deferred: bool,
     /// Handed back unrun: its lease is parked, not released, so its crash count survives.
     parked: bool,
+    /// Its run began ([`WorkQueue::start`]); until then its worker waits for a turn holding it.
+    started: bool,
     progress: tokio::task::AbortHandle,
 }
 
@@ -165,9 +168,8 @@ impl ClusterQueue {
         let mut running = self.running.lock();
         running.insert(
             job.clone(),
-            Running { message, lease, revision, crashed, deferred: false, parked: false, progress },
+            Running { message, lease, revision, crashed, deferred: false, parked: false, started: false, progress },
         );
-        self.gauges.running(running.len());
         Some(job)
     }
 
@@ -215,14 +217,6 @@ impl ClusterQueue {
     }
 }
 
-/// Tells the broker the job is still being worked on, so its deadline does not pass.
-async fn keep_alive(message: Arc<jetstream::Message>, every: Duration) {
-    loop {
-        tokio::time::sleep(every).await;
-        let _ = message.ack_with(AckKind::Progress).await;
-    }
-}
-
 impl WorkQueue for ClusterQueue {
     fn push(&self, job: Job) -> bool {
         self.outbox.push(job, true)
@@ -240,7 +234,7 @@ impl WorkQueue for ClusterQueue {
         let removed = {
             let mut running = self.running.lock();
             let removed = running.remove(job);
-            self.gauges.running(running.len());
+            self.gauges.running(running.values().filter(|r| r.started).count());
             removed
         };
         let Some(running) = removed else { return };
@@ -284,6 +278,13 @@ impl WorkQueue for ClusterQueue {
     fn start(&self, job: &Job) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
         let job = job.clone();
         Box::pin(async move {
+            {
+                let mut running = self.running.lock();
+                if let Some(entry) = running.get_mut(&job) {
+                    entry.started = true;
+                }
+                self.gauges.running(running.values().filter(|r| r.started).count());
+            }
             let Some(handles) = self.broker.handles() else { return };
             let Some((lease, revision, crashed)) =
                 self.running.lock().get(&job).map(|r| (r.lease.clone(), r.revision, r.crashed))
@@ -311,13 +312,13 @@ impl WorkQueue for ClusterQueue {
     }
 
     fn running(&self) -> usize {
-        self.running.lock().len()
+        self.running.lock().values().filter(|r| r.started).count()
     }
 
     /// What this node knows without asking the broker: the jobs it runs, and those it has not
     /// published yet. A job in the stream, or running on another node, is `None` here.
     fn place(&self, job: &Job) -> Option<Place> {
-        if self.running.lock().get(job).is_some_and(|r| !r.deferred) {
+        if self.running.lock().get(job).is_some_and(|r| r.started && !r.deferred) {
             Some(Place::Running)
         } else {
             self.outbox.holds(job).then_some(Place::Waiting)
@@ -330,7 +331,11 @@ impl WorkQueue for ClusterQueue {
 
     fn hand_back(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
         Box::pin(async move {
-            let unfinished: Vec<Running> = self.running.lock().drain().map(|(_, r)| r).collect();
+            let unfinished: Vec<Running> = {
+                let mut running = self.running.lock();
+                self.gauges.running(0);
+                running.drain().map(|(_, r)| r).collect()
+            };
             let Some(handles) = self.broker.handles() else { return };
             for running in unfinished {
                 running.progress.abort();

@@ -136,11 +136,18 @@ impl Access {
             let presented = blake3::hash(presented.as_bytes());
             return if keys.iter().any(|k| k.bearer == presented) { Ok(Caller::Script) } else { Err(Problem::Unauthorized) };
         }
-        let session = cookie_of(headers, &self.cookie).map(|c| blake3::hash(c.as_bytes()));
-        match session {
-            Some(c) if keys.iter().any(|k| blake3::hash(k.session.as_bytes()) == c) => Ok(Caller::Browser),
-            _ if public => Ok(Caller::Anonymous),
-            _ => Err(Problem::Unauthorized),
+        // A tenant's console also takes the overview's cookie (`Path=/`): the operator logs in once
+        // at `/` and opens every tenant's console. Only the operator's token makes that cookie,
+        // and it opens a tenant's console only because the operator's token does.
+        let known = |cookie: &str| {
+            let presented = blake3::hash(cookie.as_bytes());
+            keys.iter().any(|k| blake3::hash(k.session.as_bytes()) == presented)
+        };
+        let logged_in = [self.cookie.as_str(), COOKIE].iter().filter_map(|name| cookie_of(headers, name)).any(known);
+        match logged_in {
+            true => Ok(Caller::Browser),
+            false if public => Ok(Caller::Anonymous),
+            false => Err(Problem::Unauthorized),
         }
     }
 }

@@ -26,6 +26,7 @@ const FILES: &[(&str, &str, &str)] = &[
     ("backgrounds.js", JS, include_str!("assets/backgrounds.js")),
     ("rejected.js", JS, include_str!("assets/rejected.js")),
     ("upload.js", JS, include_str!("assets/upload.js")),
+    ("tenants.js", JS, include_str!("assets/tenants.js")),
 ];
 
 pub(super) async fn index(headers: HeaderMap) -> Response {

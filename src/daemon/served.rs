@@ -261,7 +261,17 @@ impl Served {
         app.shutdown.stop();
         app.queue.close();
         let ended = app.shutdown.join(self.config.shutdown_timeout.0 + LINGER).await;
-        app.queue.hand_back().await;
+        if ended {
+            app.queue.hand_back().await;
+        } else {
+            // Jobs still running keep their place (in cluster mode their lease and message, so no
+            // other node starts them meanwhile) until they end; then the rest goes back.
+            let (queue, tasks) = (app.queue.clone(), app.shutdown.clone());
+            self.shared.shutdown.spawn(async move {
+                while !tasks.join(Duration::from_secs(60)).await {}
+                queue.hand_back().await;
+            });
+        }
         if let Some(bucket) = &app.bucket {
             self.shared.status.remove_dependency(&(bucket.clone() as Arc<dyn Dependency>));
         }

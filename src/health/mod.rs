@@ -6,7 +6,6 @@
 //! probe always gets an answer quickly.
 
 use crate::dependency::Condition;
-use crate::disk::free_bytes;
 use crate::error::Cause;
 use crate::folders::Folders;
 use crate::metrics::Metrics;
@@ -19,6 +18,8 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 use std::time::Duration;
+
+mod storage;
 
 /// Free space on the output filesystem below which the storage check warns, and fails.
 const DISK_WARNING: u64 = 1024 * 1024 * 1024;
@@ -226,63 +227,22 @@ impl Health {
                 };
                 nested.insert("status".into(), json!(this));
                 nested.insert("message".into(), json!(report.message));
-                details.insert(report.name.into(), serde_json::Value::Object(nested));
+                // One per tenant (each its own broker connection): nested by tenant.
+                match nested.remove("tenant").and_then(|t| t.as_str().map(str::to_owned)) {
+                    Some(tenant) => {
+                        let by_tenant = details.entry(report.name).or_insert_with(|| json!({}));
+                        by_tenant[tenant] = serde_json::Value::Object(nested);
+                    }
+                    None => {
+                        details.insert(report.name.into(), serde_json::Value::Object(nested));
+                    }
+                }
             }
         }
         if !engine_reported {
             messages.insert(0, "embedded removal engine (u2netp) loaded".into());
         }
         Check { status: level, message: messages.join("; "), details }
-    }
-
-    fn storage(&self) -> Check {
-        let mut problems = Vec::new();
-        let catalogs = self.catalogs.now();
-        for catalog in catalogs.iter() {
-            let f = &catalog.folders;
-            let (inputs, written): (&[_], &[_]) = match &catalog.bucket {
-                None => (
-                    &[("products", &f.products), ("backgrounds", &f.backgrounds)],
-                    &[("output", &f.output), ("rejected", &f.rejected), ("state", &f.state)],
-                ),
-                Some(_) => (&[], &[("state", &f.state)]),
-            };
-            for (what, dir) in inputs {
-                if !dir.is_dir() {
-                    problems.push(format!("{what} folder {} is missing", dir.display()));
-                }
-            }
-            for (what, dir) in written {
-                if let Err(e) = Folders::writable(dir) {
-                    problems.push(format!("{what} folder {} is not writable: {e}", dir.display()));
-                }
-            }
-        }
-        // The catalog with the least free space is the one reported (tenants may be on several
-        // disks).
-        let local = |c: &Watched| if c.bucket.is_some() { c.folders.state.clone() } else { c.folders.output.clone() };
-        let Some((free, watched)) =
-            catalogs.iter().map(|c| (free_bytes(&local(c)), c)).min_by_key(|(free, _)| free.unwrap_or(u64::MAX))
-        else {
-            return Check::new(Level::Ok, "no catalog served", json!({}));
-        };
-        let (f, bucket) = (&watched.folders, &watched.bucket);
-        let mut details = json!({ "output_free_bytes": free, "output_path": f.output.display().to_string() });
-        if let Some(url) = bucket {
-            details = json!({ "catalog": url, "state_free_bytes": free, "state_path": f.state.display().to_string() });
-        }
-        if !problems.is_empty() {
-            return Check::new(Level::Critical, problems.join("; "), details);
-        }
-        match free {
-            Some(free) if free < DISK_CRITICAL => {
-                Check::new(Level::Critical, format!("only {} MiB free for thumbnails", free >> 20), details)
-            }
-            Some(free) if free < DISK_WARNING => {
-                Check::new(Level::Warning, format!("low disk space: {} MiB free for thumbnails", free >> 20), details)
-            }
-            _ => Check::new(Level::Ok, "folders present and writable", details),
-        }
     }
 
     fn resources(&self) -> Check {
@@ -323,7 +283,9 @@ impl Health {
         let mut body = json!({ "folders": folders, "engine": engine, "first_scan": scanned });
         let mut dependencies_ready = true;
         for report in self.status.dependencies().iter().map(|d| d.report()).filter(|r| r.name != "engine") {
-            body[report.name] = json!(report.ready);
+            // Several of one name (a broker per tenant): ready when every one is.
+            let all = body.get(report.name).and_then(Value::as_bool).unwrap_or(true) && report.ready;
+            body[report.name] = json!(all);
             dependencies_ready &= report.ready;
         }
         let ready = folders && engine && scanned && dependencies_ready && !self.status.is_shutting_down();

@@ -106,10 +106,11 @@ impl Workers {
     async fn work(self: Arc<Self>) {
         while let Some(job) = self.queue.pop().await {
             // A turn that comes after the stop, or no turn because the stop came first: the job
-            // is left unfinished, not done — the queue hands it back at exit (in cluster mode to
-            // another node), and a restart finds it again.
-            let Some(share) = self.shutdown.until(self.share.turns.take(self.share.index)).await else { break };
-            if self.shutdown.is_stopping() {
+            // goes back unrun at once (in cluster mode to another node, its crash count kept;
+            // here a restart finds it again), never acknowledged as done.
+            let share = self.shutdown.until(self.share.turns.take(self.share.index)).await;
+            if share.is_none() || self.shutdown.is_stopping() {
+                self.hand_back_unrun(job);
                 break;
             }
             let pipeline = self.pipeline.clone();
@@ -117,10 +118,7 @@ impl Workers {
             let crashed = self.queue.crashed_runs(&job);
             let suspect = if crashed < CRASHES_BEFORE_REJECTION { crashed } else { 0 };
             let Some(turn) = self.isolation.turn(suspect).await else {
-                if !self.queue.set_aside(&job) {
-                    self.queue.requeue(job.clone());
-                }
-                self.queue.done(&job);
+                self.hand_back_unrun(job);
                 self.isolation.clear(&self.shutdown).await;
                 continue;
             };
@@ -160,6 +158,14 @@ impl Workers {
                 self.release_memory_if_still_idle();
             }
         }
+    }
+
+    /// Hands a popped job back without running it: to be taken again soon, by any worker.
+    fn hand_back_unrun(&self, job: Job) {
+        if !self.queue.set_aside(&job) {
+            self.queue.requeue(job.clone());
+        }
+        self.queue.done(&job);
     }
 
     /// Gives freed image buffers back to the system once the queue has stayed empty a moment,

@@ -8,6 +8,7 @@ import { initDetail } from "./detail.js";
 import { loadBackgrounds } from "./backgrounds.js";
 import { loadRejected } from "./rejected.js";
 import { addFiles, initUpload, setMaxSize } from "./upload.js";
+import { initSwitcher } from "./tenants.js";
 
 const VIEWS = ["catalog", "backgrounds", "rejected", "upload"];
 const MIN_REFRESH_MS = 2000;
@@ -95,6 +96,7 @@ function start() {
   initCatalog(refresh);
   initUpload(refreshSoon);
   dropAnywhere();
+  initSwitcher();
   window.addEventListener("hashchange", show);
   follow((status) => {
     render(status);
