@@ -449,6 +449,31 @@ fn a_reload_adds_changes_and_removes_tenants_while_the_others_run_on() {
 }
 
 #[test]
+fn a_quota_raised_by_a_reload_lets_the_waiting_photos_flow_the_same_day() {
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.path("config")).unwrap();
+    let write_config = |limit: u32| {
+        let text =
+            format!("[[tenants]]\nname = \"loja-a\"\nmax_photos_per_day = {limit}\n\n[[tenants]]\nname = \"loja-b\"\n");
+        std::fs::write(sb.path("config/thumbgen.toml"), text).unwrap();
+    };
+    write_config(1);
+    let d = sb.start(&[]);
+    for (i, name) in ["a.jpg", "b.jpg", "c.jpg"].iter().enumerate() {
+        sb.drop_file("tenants/loja-a/produtos", name, &synth::product_jpeg(Shape::Box, [40, 90, 200], 340 + i as u64));
+    }
+    let over_quota = || d.metric("thumbgen_inputs_waiting{cause=\"over_quota\",tenant=\"loja-a\"}");
+    let made = || sb.files("tenants/loja-a/thumbnails-prontas").len();
+    assert!(wait_until(LONG, || made() == 1 && over_quota() == 2.0), "{} {}\n{}", made(), over_quota(), d.log_text());
+
+    write_config(10);
+    unsafe { libc::kill(d.pid(), libc::SIGHUP) };
+    assert!(wait_until(LONG, || made() == 3), "the two that waited are made now: {}\n{}", made(), d.log_text());
+    assert_eq!(over_quota(), 0.0);
+    assert_eq!(d.metric("thumbgen_removals_total{engine=\"local\",outcome=\"success\"}"), 3.0, "each photo once");
+}
+
+#[test]
 fn in_cluster_mode_each_tenant_has_its_own_stream_and_journal_and_every_node_serves_every_tenant_a_reload_adds() {
     let nats = NatsServer::start();
     let sb = Sandbox::new();
