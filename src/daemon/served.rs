@@ -196,6 +196,7 @@ impl Served {
             Ok(catalog) => catalog,
             Err(e) => {
                 self.unlist(&tenant.name, None);
+                self.shared.metrics.remove_tenant(&tenant.name);
                 return Err(e);
             }
         };
