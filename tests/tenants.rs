@@ -474,6 +474,49 @@ fn a_quota_raised_by_a_reload_lets_the_waiting_photos_flow_the_same_day() {
 }
 
 #[test]
+fn a_tenant_a_reload_cannot_open_is_not_served_and_the_next_reload_serves_it() {
+    let mut s3 = S3Server::start();
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.path("config")).unwrap();
+    let tenants = |with_bucket: bool| {
+        let mut text = "[[tenants]]\nname = \"loja-a\"\n".to_owned();
+        if with_bucket {
+            text += &format!("\n[[tenants]]\nname = \"loja-c\"\nbase = \"s3://{}/loja-c\"\n", common::s3::BUCKET);
+        }
+        std::fs::write(sb.path("config/thumbgen.toml"), text).unwrap();
+    };
+    tenants(false);
+    let settings = s3.env("");
+    let store: Vec<(&str, &str)> =
+        settings.iter().filter(|(k, _)| *k != "STORAGE_URL").map(|(k, v)| (*k, v.as_str())).collect();
+    let d = sb.start(&store);
+    let reload = |seen: usize| {
+        unsafe { libc::kill(d.pid(), libc::SIGHUP) };
+        let reloaded = wait_until(LONG, || d.log_text().matches("configuration reloaded").count() > seen);
+        assert!(reloaded, "{}", d.log_text());
+    };
+
+    // The store does not answer: the new tenant is not served, and says so; the others run on.
+    s3.stop();
+    tenants(true);
+    reload(0);
+    assert!(d.log_text().contains("cannot serve tenant loja-c"), "{}", d.log_text());
+    assert_eq!(d.get("/t/loja-c/api/products").0, 404);
+    assert!(!d.get("/metrics").1.contains("tenant=\"loja-c\""), "no series of a tenant not served");
+    assert_eq!(d.get("/health/ready").0, 200, "a tenant not served holds nothing back");
+    sb.drop_file("tenants/loja-a/produtos", "a.jpg", &synth::product_jpeg(Shape::Can, [90, 40, 160], 350));
+    assert!(wait_until(LONG, || sb.path("tenants/loja-a/thumbnails-prontas/a.jpg").exists()), "{}", d.log_text());
+
+    // Once it answers, the next reload serves it.
+    s3.restart();
+    reload(1);
+    s3.put("loja-c/produtos/c.jpg", &synth::product_jpeg(Shape::Bottle, [160, 90, 40], 351));
+    let made = wait_until(LONG, || s3.get("loja-c/thumbnails-prontas/c.jpg").is_some());
+    assert!(made, "{}", d.log_text());
+    assert_eq!(d.get("/t/loja-c/api/products").0, 200);
+}
+
+#[test]
 fn in_cluster_mode_each_tenant_has_its_own_stream_and_journal_and_every_node_serves_every_tenant_a_reload_adds() {
     let nats = NatsServer::start();
     let sb = Sandbox::new();
