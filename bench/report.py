@@ -67,6 +67,11 @@ def quiet_note(q):
             f"(limit {q['limit_cores']:.1f}), after waiting {q['waited_s']:.0f} s.")
 
 
+def stage_list(stages, spec):
+    """`name ms, …` of the stages that took any time, by name."""
+    return ", ".join(f"{k} {v:{spec}}" for k, v in sorted(stages.items()) if v)
+
+
 def markdown(results):
     cfg, f = results["config"], results["machine"]
     lines = [f"# thumbgen benchmark — {f['date_utc']} UTC{' (quick)' if cfg['quick'] else ''}", "",
@@ -193,30 +198,26 @@ def markdown(results):
         lines += [idle_note, ""]
     if c:
         p = c["profile"]
-        lines += ["Compose stage profile (daemon, 1 worker, ms per product): " + ", ".join(
-            f"{k} {v:.1f}" for k, v in sorted(p["stages_ms_per_product"].items()) if v) +
+        lines += ["Compose stage profile (daemon, 1 worker, ms per product): " + stage_list(p["stages_ms_per_product"], ".1f") +
             f"; not in any stage metric {p['unstaged_ms_per_product']:.1f}; job total {p['job_ms_per_product']:.1f}; "
             f"daemon CPU {p['cpu_ms_per_thumb']:.1f} ms per thumbnail. `thumbgen process` jobs that had to run a second "
             f"time from the cut-out cache (a product started before every background was registered), per round: "
             f"{c['thumbgen_second_pass_jobs']} of {c['n']} products.", ""]
     if r:
-        lines += ["Removal stage profile (daemon, 1 worker, ms per photo): " + ", ".join(
-            f"{k} {v:.0f}" for k, v in sorted(r["thumbgen_serial_stages_ms_per_photo"].items()) if v) +
+        lines += ["Removal stage profile (daemon, 1 worker, ms per photo): " + stage_list(r["thumbgen_serial_stages_ms_per_photo"], ".0f") +
             f"; rembg decode {r['rembg_decode_s']['median'] * 1000:.0f} ms (not in the mask time); onnxruntime "
             f"intra-op threads setting {r['rembg_intra_op_threads']} (0 = one per core), "
             f"{r['rembg_process_threads']} threads in the rembg process; thumbgen {r['thumbgen_threads']} threads.", ""]
     if lt:
         J = lt["job_ms"]
-        lines += ["Latency stage profile (ms per drop): " + ", ".join(
-            f"{k} {v:.1f}" for k, v in sorted(lt["stages_ms_per_drop"].items()) if v) +
+        lines += ["Latency stage profile (ms per drop): " + stage_list(lt["stages_ms_per_drop"], ".1f") +
             f"; daemon CPU {lt['daemon_cpu_ms_per_drop']:.1f} ms per drop; job time alone (log duration_ms, no "
             f"queueing) p50 {fmt(J['p50'], '.0f')} / p90 {fmt(J['p90'], '.0f')} / p99 {fmt(J['p99'], '.0f')} / max "
             f"{fmt(J['max'], '.0f')} ms; inputs queued or in flight when a file was dropped: max "
             f"{fmt(lt['busy_at_drop']['max'], '.0f')}, non-zero at {fmt(100 * lt['busy_at_drop']['share_nonzero'], '.0f')} % "
             f"of drops. " + quiet_note(lt.get("quiet_before")), ""]
     if b:
-        lines += ["Burst stage profile (ms per file): " + ", ".join(
-            f"{k} {v:.1f}" for k, v in sorted(b["stages_ms_per_file"].items()) if v) +
+        lines += ["Burst stage profile (ms per file): " + stage_list(b["stages_ms_per_file"], ".1f") +
             f"; daemon CPU {b['cpu_ms_per_file']:.1f} ms per file; renaming all in took {b['rename_in_s']:.2f} s; "
             f"max queue depth seen {fmt(b['queue_depth_max'], '.0f')}.", ""]
     o = results.get("overflow")
