@@ -336,6 +336,40 @@ fn nodes_killed_mid_job_lose_their_jobs_to_the_others_and_a_stopped_node_exits_c
 }
 
 #[test]
+fn a_node_killed_between_registering_a_background_and_queueing_its_products_leaves_that_to_the_next_run() {
+    const PRODUCTS: usize = 8;
+    const LATE: &str = "crash-late.png";
+    let rig = Rig::new(PRODUCTS, 0xFA_17);
+    rig.drop_background(0, BACKGROUNDS[0]);
+    // node-a aborts (a test hook) right after it registers a background whose name holds
+    // "crash-", before it queues the products again for it.
+    let mut a = rig.node("node-a", &[("THUMBGEN_TEST_CRASH_ON", "crash-")]);
+    a.wait_ready();
+    rig.drop_products(0..PRODUCTS);
+    rig.wait_for(&expected_outputs(PRODUCTS, &BACKGROUNDS[..1]), &[&a], Duration::from_secs(120));
+    wait_idle(&a);
+    rig.drop_background(1, LATE);
+    assert!(wait_until(Duration::from_secs(60), || a.exited()), "node-a did not die\n{}", a.log_text());
+    let log_a = a.log_text();
+    assert!(
+        log_a.contains("background ready") && log_a.contains("test hook: aborting"),
+        "node-a registered the background, then died\n{log_a}"
+    );
+    // The node that takes the job over finds the background registered and its fan-out owed: the
+    // products' own jobs were all done, and its start's scan cannot queue them again (the broker
+    // drops those publishes as duplicates of the first ones).
+    let b = rig.node("node-b", &[]);
+    let expected = expected_outputs(PRODUCTS, &[BACKGROUNDS[0], LATE]);
+    rig.wait_for(&expected, &[&b], Duration::from_secs(120));
+    wait_idle(&b);
+    rig.check_outputs(&expected);
+    let log_b = b.log_text();
+    assert!(!log_b.contains("background ready"), "the background was registered once, by node-a\n{log_b}");
+    let calls = removals(&rig.app, PRODUCTS);
+    assert!(calls.iter().all(|&n| n == 1), "every product removed once, its cut-out reused: {calls:?}");
+}
+
+#[test]
 fn the_broker_stopped_mid_run_makes_nodes_unready_and_work_resumes_when_it_returns() {
     const PRODUCTS: usize = 80;
     let mut rig = Rig::new(PRODUCTS, 0xB0_0B);

@@ -67,8 +67,20 @@ impl Journal for ClusterJournal {
         if self.known_hash(kind, name, &stamp).as_deref() == Some(hash) {
             return Ok(());
         }
-        let record = Record::Stamp { kind, name: name.to_owned(), stamp, hash: hash.to_owned() };
-        self.put(key::stamp(kind, name), record)
+        self.put(key::stamp(kind, name), Record::stamp(kind, name, stamp, hash, false))
+    }
+
+    fn register_background(&self, name: &str, stamp: FileStamp, hash: &str) -> io::Result<()> {
+        let kind = InputKind::Background;
+        self.put(key::stamp(kind, name), Record::stamp(kind, name, stamp, hash, true))
+    }
+
+    fn fanned_out(&self, name: &str, hash: &str) -> io::Result<()> {
+        let record = self.replica.tables().fanned_out(name, hash);
+        match record {
+            Some(record) => self.put(key::stamp(InputKind::Background, name), record),
+            None => Ok(()),
+        }
     }
 
     fn forget_input(&self, kind: InputKind, name: &str) -> io::Result<()> {

@@ -9,6 +9,7 @@
 //! is refused by the broker and counts as done, since it would add nothing.
 
 use super::broker::Broker;
+use super::BrokerError;
 use crate::disk::FileStamp;
 use crate::catalog::bucket::{stamp, Bucket};
 use crate::folders::Folders;
@@ -149,33 +150,9 @@ impl Outbox {
                 }
                 continue;
             }
-            let mut sent = Vec::new();
-            for (job, merge) in &batch {
-                let mut message =
-                    jetstream::message::PublishMessage::build().payload(job.name.clone().into_bytes().into());
-                if *merge {
-                    message = message.message_id(self.message_id(job).await);
-                }
-                sent.push(self.broker.js.send_publish(self.broker.names.subject(job), message).await);
-            }
-            let mut published = Vec::new();
-            for (result, (job, _)) in sent.into_iter().zip(batch) {
-                let acked = match result {
-                    Ok(ack) => ack.await,
-                    Err(e) => Err(e),
-                };
-                match acked {
-                    Ok(_) => published.push(job),
-                    // The input already has a job running and one waiting: this one adds nothing.
-                    Err(e) if already_queued(&e) => published.push(job),
-                    Err(e) => {
-                        if e.kind() == PublishErrorKind::StreamNotFound {
-                            self.broker.lost();
-                        }
-                        debug!("cannot publish jobs yet ({e}); keeping them");
-                        break;
-                    }
-                }
+            let (published, failed) = self.send(batch).await;
+            if let Some(e) = failed {
+                debug!("cannot publish jobs yet ({e}); keeping them");
             }
             let stalled = published.is_empty();
             {
@@ -192,6 +169,55 @@ impl Outbox {
                 return;
             }
         }
+    }
+
+    /// Publishes `jobs` (requeues: no message id) now, past the outbox and its bound, and returns
+    /// once the stream holds them: what must not wait in memory, such as a new background's
+    /// products, whose record of being queued is written only after this.
+    pub(super) async fn publish_now(&self, jobs: Vec<Job>) -> Result<(), BrokerError> {
+        let mut jobs = jobs.into_iter().peekable();
+        while jobs.peek().is_some() {
+            if !self.broker.connected() {
+                return Err(BrokerError::unavailable("cannot queue jobs"));
+            }
+            let batch: Vec<(Job, bool)> = jobs.by_ref().take(PUBLISH_BATCH).map(|job| (job, false)).collect();
+            if let (_, Some(e)) = self.send(batch).await {
+                return Err(BrokerError::new("cannot queue jobs", e));
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends a batch, then awaits the acknowledgements: the jobs the stream took (or refused as
+    /// adding nothing), in order, up to the first failure, which is returned with them.
+    async fn send(&self, batch: Vec<(Job, bool)>) -> (Vec<Job>, Option<jetstream::context::PublishError>) {
+        let mut sent = Vec::new();
+        for (job, merge) in &batch {
+            let mut message = jetstream::message::PublishMessage::build().payload(job.name.clone().into_bytes().into());
+            if *merge {
+                message = message.message_id(self.message_id(job).await);
+            }
+            sent.push(self.broker.js.send_publish(self.broker.names.subject(job), message).await);
+        }
+        let mut published = Vec::new();
+        for (result, (job, _)) in sent.into_iter().zip(batch) {
+            let acked = match result {
+                Ok(ack) => ack.await,
+                Err(e) => Err(e),
+            };
+            match acked {
+                Ok(_) => published.push(job),
+                // The input already has a job running and one waiting: this one adds nothing.
+                Err(e) if already_queued(&e) => published.push(job),
+                Err(e) => {
+                    if e.kind() == PublishErrorKind::StreamNotFound {
+                        self.broker.lost();
+                    }
+                    return (published, Some(e));
+                }
+            }
+        }
+        (published, None)
     }
 
     /// The id that makes publishes of one file version one job: kind, name and stamp.

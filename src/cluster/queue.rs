@@ -18,6 +18,7 @@ use super::outbox::{Outbox, Versions};
 use super::replica::Replica;
 use super::starting::Starting;
 use super::status::{record_dead_letter, DeadLetter};
+use crate::error::{Cause, Transient};
 use crate::job::{InputKind, Job};
 use crate::queue::{Place, WorkQueue, CRASHES_BEFORE_REJECTION};
 use crate::shutdown::Shutdown;
@@ -29,7 +30,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tracing::warn;
 
 /// Longest wait of one pull for a product job.
@@ -202,21 +203,6 @@ impl ClusterQueue {
     }
 }
 
-impl ClusterQueue {
-    /// Keeps a record of a job rejected for killing its workers, for `thumbgen cluster status`.
-    fn dead_letter(&self, job: &Job, crashed_runs: u32) {
-        let Some(handles) = self.broker.handles() else { return };
-        let letter = DeadLetter {
-            kind: job.kind,
-            name: job.name.clone(),
-            crashed_runs,
-            node: self.nodes.me.node.clone(),
-            at_ms: SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
-        };
-        self.shutdown.spawn(async move { record_dead_letter(&handles, &letter).await });
-    }
-}
-
 impl WorkQueue for ClusterQueue {
     fn push(&self, job: Job) -> bool {
         self.outbox.push(job, true)
@@ -224,6 +210,16 @@ impl WorkQueue for ClusterQueue {
 
     fn requeue(&self, job: Job) -> bool {
         self.outbox.push(job, false)
+    }
+
+    /// Published at once, past the outbox: resolved when the stream holds them all.
+    fn requeue_all(&self, jobs: Vec<Job>) -> Pin<Box<dyn Future<Output = Result<(), Transient>> + Send + '_>> {
+        Box::pin(async move {
+            self.outbox
+                .publish_now(jobs)
+                .await
+                .map_err(|e| Transient::new(Cause::Storage, "cannot queue the jobs on the NATS broker").because(e))
+        })
     }
 
     fn pop(&self) -> Pin<Box<dyn Future<Output = Option<Job>> + Send + '_>> {
@@ -242,8 +238,10 @@ impl WorkQueue for ClusterQueue {
         if ack.is_some() {
             self.nodes.jobs_done.fetch_add(1, Ordering::Relaxed);
         }
-        if running.crashed >= CRASHES_BEFORE_REJECTION {
-            self.dead_letter(job, running.crashed);
+        // A job rejected for killing its workers is kept for `thumbgen cluster status`.
+        if let Some(handles) = self.broker.handles().filter(|_| running.crashed >= CRASHES_BEFORE_REJECTION) {
+            let letter = DeadLetter::new(job, running.crashed, &self.nodes.me.node);
+            self.shutdown.spawn(async move { record_dead_letter(&handles, &letter).await });
         }
         self.finish(running, ack);
     }

@@ -8,7 +8,7 @@ use super::nodes::{Heartbeat, Nodes};
 use super::BrokerError;
 use crate::config::Config;
 use crate::error::StartError;
-use crate::job::InputKind;
+use crate::job::{InputKind, Job};
 use crate::metrics::ClusterMetrics;
 use async_nats::jetstream::kv::Operation;
 use futures_util::StreamExt;
@@ -23,6 +23,14 @@ pub(super) struct DeadLetter {
     pub crashed_runs: u32,
     pub node: String,
     pub at_ms: u64,
+}
+
+impl DeadLetter {
+    /// The record of `job`, rejected by `node` after `crashed_runs` runs of it died.
+    pub(super) fn new(job: &Job, crashed_runs: u32, node: &str) -> DeadLetter {
+        let at_ms = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        DeadLetter { kind: job.kind, name: job.name.clone(), crashed_runs, node: node.to_owned(), at_ms }
+    }
 }
 
 /// Jobs waiting and being run, over both consumers.

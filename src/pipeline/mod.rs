@@ -42,8 +42,10 @@ use tracing::info;
 pub(crate) enum Outcome {
     /// Outputs were made (`written` may be empty when everything was already up to date).
     Product { written: Vec<String>, source: Option<Source> },
-    /// A background was checked; `changed` when it is new or its content changed.
-    Background { changed: bool },
+    /// A background was checked. `fan_out` holds its content hash when every product is to be
+    /// queued again for it (a new version, or one whose earlier fan-out never finished); the
+    /// caller then tells [`Pipeline::fanned_out`].
+    Background { fan_out: Option<String> },
     /// The input left its folder.
     Gone,
     /// The input was moved to the rejected folder.
@@ -176,6 +178,22 @@ impl Pipeline {
         }
     }
 }
+
+/// Test builds only (`--features test-hooks`): an input whose name contains
+/// `THUMBGEN_TEST_CRASH_ON` aborts the process: a photo where a decoder would crash on it, so the
+/// tests can show that such a photo is rejected after a bounded number of runs instead of killing
+/// every node in turn; a background between its registration and the queueing of its products,
+/// so they can show that this fan-out is owed to the next run.
+#[cfg(feature = "test-hooks")]
+pub(crate) fn crash_on_purpose(name: &str) {
+    if std::env::var("THUMBGEN_TEST_CRASH_ON").is_ok_and(|part| !part.is_empty() && name.contains(&part)) {
+        tracing::error!(input = %name, "test hook: aborting the process on purpose");
+        std::process::abort();
+    }
+}
+
+#[cfg(not(feature = "test-hooks"))]
+pub(crate) fn crash_on_purpose(_name: &str) {}
 
 #[cfg(test)]
 mod tests;

@@ -71,7 +71,7 @@ impl Pipeline {
                     Some(input) => input,
                     None => self.read(InputKind::Product, name)?.0,
                 };
-                crash_on_purpose(name);
+                super::crash_on_purpose(name);
                 let photo = validate::decode(&input)?;
                 self.metrics.stage("validate", started.elapsed().as_secs_f64());
                 self.cut_out(photo, &hash)?
@@ -167,17 +167,3 @@ fn over_quota(limit: u64, name: &str) -> JobError {
     Transient::new(Cause::OverQuota, why).into()
 }
 
-/// Test builds only (`--features test-hooks`): a photo whose name contains
-/// `THUMBGEN_TEST_CRASH_ON` aborts the process where a decoder would crash on it, so the tests can
-/// show that such a photo is rejected after a bounded number of runs instead of killing every
-/// node in turn.
-#[cfg(feature = "test-hooks")]
-fn crash_on_purpose(name: &str) {
-    if std::env::var("THUMBGEN_TEST_CRASH_ON").is_ok_and(|part| !part.is_empty() && name.contains(&part)) {
-        tracing::error!(input = %name, "test hook: aborting the process as a crashing decoder would");
-        std::process::abort();
-    }
-}
-
-#[cfg(not(feature = "test-hooks"))]
-fn crash_on_purpose(_name: &str) {}

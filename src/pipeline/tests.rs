@@ -30,7 +30,7 @@ fn a_new_product_gets_its_white_image_and_one_per_background() {
     let pipeline = base.pipeline(engine.clone());
     base.put("backgrounds", "praia.png", &background([20, 90, 200]));
     base.put("produtos", "tênis azul.png", &photo([200, 30, 30]));
-    assert!(matches!(pipeline.run(&bg("praia.png")).unwrap(), Outcome::Background { changed: true }));
+    assert!(matches!(pipeline.run(&bg("praia.png")).unwrap(), Outcome::Background { fan_out: Some(_) }));
     assert_eq!(written(pipeline.run(&product("tênis azul.png")).unwrap()), ["tênis-azul.jpg", "tênis-azul__praia.jpg"]);
     assert_eq!(engine.calls(), 1);
     let white = image::open(base.folders.output.join("tênis-azul.jpg")).unwrap().to_rgb8();
@@ -143,7 +143,9 @@ fn a_new_background_adds_only_its_outputs_from_the_cached_cutouts() {
     pipeline.run(&product("p.png")).unwrap();
     pipeline.run(&product("q.png")).unwrap();
     base.put("backgrounds", "wood.png", &background([120, 80, 40]));
-    assert!(matches!(pipeline.run(&bg("wood.png")).unwrap(), Outcome::Background { changed: true }));
+    let Outcome::Background { fan_out: Some(hash) } = pipeline.run(&bg("wood.png")).unwrap() else {
+        panic!("a new background asks for its products to be queued again")
+    };
     let requeued = pipeline.products().unwrap();
     assert_eq!(requeued, [product("p.png"), product("q.png")]);
     for job in &requeued {
@@ -151,7 +153,10 @@ fn a_new_background_adds_only_its_outputs_from_the_cached_cutouts() {
         assert_eq!(written(pipeline.run(job).unwrap()), [format!("{stem}__wood.jpg")]);
     }
     assert_eq!(engine.calls(), 2, "no photo was sent for removal again");
-    assert!(matches!(pipeline.run(&bg("wood.png")).unwrap(), Outcome::Background { changed: false }));
+    // Until the fan-out is marked done, every run of the background asks for it again.
+    assert!(matches!(pipeline.run(&bg("wood.png")).unwrap(), Outcome::Background { fan_out: Some(h) } if h == hash));
+    pipeline.fanned_out("wood.png", &hash).unwrap();
+    assert!(matches!(pipeline.run(&bg("wood.png")).unwrap(), Outcome::Background { fan_out: None }));
 }
 
 #[test]
@@ -174,12 +179,15 @@ fn a_replaced_background_regenerates_its_outputs_and_a_touched_one_does_not() {
     let pipeline = base.pipeline(Arc::new(FakeEngine::default()));
     base.put("backgrounds", "b.png", &background([10, 10, 10]));
     base.put("produtos", "p.png", &photo([200, 30, 30]));
-    pipeline.run(&bg("b.png")).unwrap();
+    let Outcome::Background { fan_out: Some(hash) } = pipeline.run(&bg("b.png")).unwrap() else {
+        panic!("a new background asks for its products to be queued again")
+    };
+    pipeline.fanned_out("b.png", &hash).unwrap();
     pipeline.run(&product("p.png")).unwrap();
     backdate(&base.folders.backgrounds.join("b.png"));
-    assert!(matches!(pipeline.run(&bg("b.png")).unwrap(), Outcome::Background { changed: false }));
+    assert!(matches!(pipeline.run(&bg("b.png")).unwrap(), Outcome::Background { fan_out: None }));
     base.put("backgrounds", "b.png", &background([250, 250, 10]));
-    assert!(matches!(pipeline.run(&bg("b.png")).unwrap(), Outcome::Background { changed: true }));
+    assert!(matches!(pipeline.run(&bg("b.png")).unwrap(), Outcome::Background { fan_out: Some(h) } if h != hash));
     assert_eq!(written(pipeline.run(&product("p.png")).unwrap()), ["p__b.jpg"]);
 }
 

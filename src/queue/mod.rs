@@ -8,6 +8,7 @@ mod local;
 
 pub(crate) use local::LocalQueue;
 
+use crate::error::{Cause, Transient};
 use crate::job::Job;
 use std::future::Future;
 use std::pin::Pin;
@@ -53,6 +54,19 @@ pub(crate) trait WorkQueue: Send + Sync {
     /// [`WorkQueue::push`], never merged with an earlier push of the same file version.
     fn requeue(&self, job: Job) -> bool {
         self.push(job)
+    }
+
+    /// Queues each of `jobs` again (see [`WorkQueue::requeue`]) and resolves once all are held
+    /// where they outlive this process's memory or a restart finds them: a caller may then record
+    /// them as queued. Here a refused one (a full queue) fails the whole, to be tried again later.
+    fn requeue_all(&self, jobs: Vec<Job>) -> Pin<Box<dyn Future<Output = Result<(), Transient>> + Send + '_>> {
+        let refused = jobs.into_iter().filter(|job| !self.requeue(job.clone())).count();
+        Box::pin(async move {
+            match refused {
+                0 => Ok(()),
+                n => Err(Transient::new(Cause::Busy, format!("the queue is full: {n} jobs could not be queued again"))),
+            }
+        })
     }
 
     /// Hands a job that failed for a passing reason back to be run again after `delay`, by any

@@ -92,7 +92,18 @@ impl Journal for FileJournal {
         if self.known_hash(kind, name, &stamp).as_deref() == Some(hash) {
             return Ok(());
         }
-        self.append(vec![Record::Stamp { kind, name: name.to_owned(), stamp, hash: hash.to_owned() }])
+        self.append(vec![Record::stamp(kind, name, stamp, hash, false)])
+    }
+
+    fn register_background(&self, name: &str, stamp: FileStamp, hash: &str) -> io::Result<()> {
+        self.append(vec![Record::stamp(InputKind::Background, name, stamp, hash, true)])
+    }
+
+    fn fanned_out(&self, name: &str, hash: &str) -> io::Result<()> {
+        match self.tables(|t| t.fanned_out(name, hash)) {
+            Some(record) => self.append(vec![record]),
+            None => Ok(()),
+        }
     }
 
     fn forget_input(&self, kind: InputKind, name: &str) -> io::Result<()> {
@@ -206,8 +217,31 @@ mod tests {
         );
         fs::write(dir.path().join(JOURNAL), old).unwrap();
         let journal = FileJournal::open(dir.path()).unwrap();
-        assert_eq!(journal.inputs(InputKind::Background), vec![KnownInput { name: "b.jpg".into(), hash: "hb".into() }]);
+        assert_eq!(journal.inputs(InputKind::Background), vec![KnownInput { name: "b.jpg".into(), hash: "hb".into(), fan_out: false }]);
         assert_eq!(journal.stem_of(InputKind::Background, "b.jpg").as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn a_new_background_waits_for_its_fan_out_across_restarts_until_it_is_marked_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let pending = |journal: &FileJournal| journal.inputs(InputKind::Background).iter().map(|b| b.fan_out).collect::<Vec<_>>();
+        {
+            let journal = FileJournal::open(dir.path()).unwrap();
+            journal.register_background("b.jpg", stamp(5), "h1").unwrap();
+            assert_eq!(pending(&journal), [true]);
+        }
+        let journal = FileJournal::open(dir.path()).unwrap();
+        assert_eq!(pending(&journal), [true], "a restart keeps the fan-out owed");
+        journal.fanned_out("b.jpg", "h0").unwrap();
+        assert_eq!(pending(&journal), [true], "a fan-out for another version does not count");
+        journal.fanned_out("b.jpg", "h1").unwrap();
+        assert_eq!(pending(&journal), [false]);
+        // Recording the same version again (a rescan) does not make it owed again.
+        journal.record_hash(InputKind::Background, "b.jpg", stamp(5), "h1").unwrap();
+        drop(journal);
+        let journal = FileJournal::open(dir.path()).unwrap();
+        assert_eq!(pending(&journal), [false]);
+        assert_eq!(journal.known_hash(InputKind::Background, "b.jpg", &stamp(5)).as_deref(), Some("h1"));
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub(crate) struct OutputRecord {
 pub(crate) struct KnownInput {
     pub name: String,
     pub hash: String,
+    /// A background whose products are still to be queued again for this version.
+    pub fan_out: bool,
 }
 
 /// Facts about done work. Every write is durable before it returns.
@@ -51,6 +53,12 @@ pub(crate) trait Journal: Send + Sync {
     fn known_hash(&self, kind: InputKind, name: &str, stamp: &FileStamp) -> Option<String>;
     /// Records that `name` with `stamp` has content `hash`.
     fn record_hash(&self, kind: InputKind, name: &str, stamp: FileStamp, hash: &str) -> io::Result<()>;
+    /// Records a new background version whose products are still to be queued again: until
+    /// [`Journal::fanned_out`] says they are, every run of its job queues them (a run that died,
+    /// or a broker that failed, between the two leaves no product without it).
+    fn register_background(&self, name: &str, stamp: FileStamp, hash: &str) -> io::Result<()>;
+    /// The products were queued again for background `name` at version `hash`.
+    fn fanned_out(&self, name: &str, hash: &str) -> io::Result<()>;
     /// Forgets an input that left its folder.
     fn forget_input(&self, kind: InputKind, name: &str) -> io::Result<()>;
     /// Every input of `kind` with a recorded hash.

@@ -12,13 +12,17 @@ use std::collections::HashMap;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "k", rename_all = "lowercase")]
 pub(crate) enum Record {
-    /// `name` in `folder` with this stamp has this content hash.
+    /// `name` in `folder` with this stamp has this content hash. For a background, `fan_out`
+    /// says the products are still to be queued again for this version (see
+    /// [`super::Journal::register_background`]).
     Stamp {
         #[serde(rename = "folder")]
         kind: InputKind,
         name: String,
         stamp: FileStamp,
         hash: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        fan_out: bool,
     },
     /// Output file `file` holds the result of job `key`, made by `node`.
     Output {
@@ -49,15 +53,29 @@ pub(crate) enum Record {
 }
 
 impl Record {
+    /// The fact that input `name` with `stamp` has content `hash`.
+    pub(crate) fn stamp(kind: InputKind, name: &str, stamp: FileStamp, hash: &str, fan_out: bool) -> Record {
+        Record::Stamp { kind, name: name.to_owned(), stamp, hash: hash.to_owned(), fan_out }
+    }
+
     pub(crate) fn output(file: String, r: OutputRecord) -> Record {
         Record::Output { file, key: r.key, product: r.product, background: r.background, node: r.node }
     }
 }
 
+/// The last recorded version of an input.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Known {
+    pub stamp: FileStamp,
+    pub hash: String,
+    /// A background whose products are still to be queued again (see [`Record::Stamp`]).
+    pub fan_out: bool,
+}
+
 /// The facts, replayed: what every journal answers its questions from.
 #[derive(Default)]
 pub(crate) struct Tables {
-    stamps: HashMap<(InputKind, String), (FileStamp, String)>,
+    stamps: HashMap<(InputKind, String), Known>,
     outputs: HashMap<String, OutputRecord>,
     /// Engine of each cut-out, by content hash.
     cutouts: HashMap<String, String>,
@@ -69,8 +87,8 @@ pub(crate) struct Tables {
 impl Tables {
     pub(crate) fn apply(&mut self, record: Record) {
         match record {
-            Record::Stamp { kind, name, stamp, hash } => {
-                self.stamps.insert((kind, name), (stamp, hash));
+            Record::Stamp { kind, name, stamp, hash, fan_out } => {
+                self.stamps.insert((kind, name), Known { stamp, hash, fan_out });
             }
             Record::Output { file, key, product, background, node } => {
                 self.outputs.insert(file, OutputRecord { key, product, background, node });
@@ -95,11 +113,12 @@ impl Tables {
 
     /// Every live fact, as the records that rebuild these tables.
     pub(crate) fn records(&self) -> impl Iterator<Item = Record> + '_ {
-        let stamps = self.stamps.iter().map(|((kind, name), (stamp, hash))| Record::Stamp {
+        let stamps = self.stamps.iter().map(|((kind, name), known)| Record::Stamp {
             kind: *kind,
             name: name.clone(),
-            stamp: *stamp,
-            hash: hash.clone(),
+            stamp: known.stamp,
+            hash: known.hash.clone(),
+            fan_out: known.fan_out,
         });
         let claims = self.claims.iter().map(|((kind, stem), name)| Record::Claim {
             kind: *kind,
@@ -128,7 +147,19 @@ impl Tables {
     }
 
     pub(crate) fn known_hash(&self, kind: InputKind, name: &str, stamp: &FileStamp) -> Option<String> {
-        self.stamps.get(&(kind, name.to_owned())).filter(|(s, _)| s == stamp).map(|(_, h)| h.clone())
+        self.stamps.get(&(kind, name.to_owned())).filter(|k| k.stamp == *stamp).map(|k| k.hash.clone())
+    }
+
+    /// The record that marks background `name`'s products queued again for version `hash`;
+    /// `None` when that version is not the one waiting for it.
+    pub(crate) fn fanned_out(&self, name: &str, hash: &str) -> Option<Record> {
+        let known = self.known(InputKind::Background, name).filter(|k| k.hash == hash && k.fan_out)?;
+        Some(Record::stamp(InputKind::Background, name, known.stamp, hash, false))
+    }
+
+    /// The last recorded version of input `name`.
+    pub(crate) fn known(&self, kind: InputKind, name: &str) -> Option<Known> {
+        self.stamps.get(&(kind, name.to_owned())).cloned()
     }
 
     pub(crate) fn inputs(&self, kind: InputKind) -> Vec<KnownInput> {
@@ -136,7 +167,7 @@ impl Tables {
             .stamps
             .iter()
             .filter(|((k, _), _)| *k == kind)
-            .map(|((_, name), (_, hash))| KnownInput { name: name.clone(), hash: hash.clone() })
+            .map(|((_, name), k)| KnownInput { name: name.clone(), hash: k.hash.clone(), fan_out: k.fan_out })
             .collect();
         inputs.sort_by(|a, b| a.name.cmp(&b.name));
         inputs

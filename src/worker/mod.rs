@@ -190,18 +190,20 @@ impl Workers {
     }
 
     async fn finished(&self, job: &Job, outcome: Outcome) {
+        if let Outcome::Background { fan_out: Some(hash) } = &outcome {
+            if let Err(failure) = self.fan_out(job, hash).await {
+                warn!(background = %job.name, "cannot queue the products again for the background: {failure}; trying again");
+                self.failed(job, failure);
+                return;
+            }
+        }
         self.retry.succeeded(job);
         match outcome {
             Outcome::Product { written, .. } => {
                 self.tally.count(job);
                 self.tally.thumbnails.fetch_add(written.len(), Ordering::Relaxed);
             }
-            Outcome::Background { changed } => {
-                self.tally.count(job);
-                if changed {
-                    self.fan_out(job).await;
-                }
-            }
+            Outcome::Background { .. } => self.tally.count(job),
             Outcome::Rejected => {
                 self.tally.count(job);
                 self.tally.rejected.fetch_add(1, Ordering::Relaxed);
@@ -210,27 +212,22 @@ impl Workers {
         }
     }
 
-    /// Every product gets its output for a new background, from cached cut-outs. Listing the
-    /// catalog is I/O: off the runtime's threads; when it fails (a store down) it is tried again
-    /// in the background until it succeeds, so no product is left without the background.
-    async fn fan_out(&self, background: &Job) {
-        let (pipeline, queue) = (self.pipeline.clone(), self.queue.clone());
-        let name = background.name.clone();
-        match requeue_products(&pipeline, &queue).await {
-            Ok(()) => return,
-            Err(e) => warn!(background = %name, "cannot list the products for the new background: {e}; trying again"),
-        }
-        let shutdown = self.shutdown.clone();
-        self.shutdown.spawn(async move {
-            let mut wait = Duration::from_secs(1);
-            while shutdown.sleep(wait).await {
-                match requeue_products(&pipeline, &queue).await {
-                    Ok(()) => return,
-                    Err(e) => warn!(background = %name, "cannot list the products for the new background: {e}; trying again in {wait:?}"),
-                }
-                wait = (wait * 2).min(Duration::from_secs(60));
-            }
-        });
+    /// Every product gets its output for a new background, from cached cut-outs: all are queued
+    /// again (listed after the background registered), then the journal records the fan-out
+    /// done. The background's job is acknowledged only after this, so a failure or a death in
+    /// between leaves the fan-out owed to its next run. Listing and recording are I/O: off the
+    /// runtime's threads.
+    async fn fan_out(&self, background: &Job, hash: &str) -> Result<(), Transient> {
+        let lister = self.pipeline.clone();
+        let products = tokio::task::spawn_blocking(move || lister.products())
+            .await
+            .map_err(|e| Transient::new(Cause::Internal, "listing the products stopped").because(e))??;
+        crate::pipeline::crash_on_purpose(&background.name);
+        self.queue.requeue_all(products).await?;
+        let (pipeline, name, hash) = (self.pipeline.clone(), background.name.clone(), hash.to_owned());
+        tokio::task::spawn_blocking(move || pipeline.fanned_out(&name, &hash))
+            .await
+            .map_err(|e| Transient::new(Cause::Internal, "recording the fan-out stopped").because(e))?
     }
 
     fn failed(&self, job: &Job, failure: Transient) {
@@ -259,18 +256,6 @@ impl Workers {
             }
         });
     }
-}
-
-/// Queues every product of the catalog again.
-async fn requeue_products(pipeline: &Arc<Pipeline>, queue: &Arc<dyn WorkQueue>) -> Result<(), Transient> {
-    let lister = pipeline.clone();
-    let products = tokio::task::spawn_blocking(move || lister.products())
-        .await
-        .map_err(|e| Transient::new(Cause::Internal, "listing the products stopped").because(e))??;
-    for product in products {
-        queue.requeue(product);
-    }
-    Ok(())
 }
 
 #[cfg(test)]
