@@ -73,6 +73,8 @@ fn file_name(key: &str) -> Option<String> {
 }
 
 /// `image` scaled to fit [`SIDE`]×[`SIDE`], keeping its proportions (a smaller one stays as is).
+/// A triangle filter, not Lanczos: a preview is a few hundred pixels seen in a grid, and the
+/// narrower filter makes one in about a third of the time (three per product on every job).
 fn shrink(image: &RgbImage) -> RgbImage {
     let (w, h) = image.dimensions();
     let longest = w.max(h);
@@ -81,7 +83,7 @@ fn shrink(image: &RgbImage) -> RgbImage {
     }
     let scale = |v: u32| ((v as u64 * SIDE as u64 / longest as u64) as u32).max(1);
     let to = (scale(w), scale(h));
-    let pixels = resize(image.as_raw(), w, h, Layout::Rgb, to, Filter::Lanczos3, None);
+    let pixels = resize(image.as_raw(), w, h, Layout::Rgb, to, Filter::Bilinear, None);
     RgbImage::from_raw(to.0, to.1, pixels).expect("three bytes per pixel")
 }
 

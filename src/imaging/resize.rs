@@ -15,7 +15,7 @@ pub(crate) enum Layout {
 pub(crate) enum Filter {
     /// Sharp: photos, products and backgrounds.
     Lanczos3,
-    /// Smooth and cheap: masks.
+    /// Smooth and cheap (a triangle, widened when shrinking): masks and the console's previews.
     Bilinear,
 }
 
