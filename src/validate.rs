@@ -8,7 +8,7 @@
 
 use crate::error::{read_error, symlink_rejection, JobError, RejectReason, Rejection};
 use crate::format::{sniff, Sniffed};
-use image::{DynamicImage, ImageDecoder, ImageReader};
+use image::{DynamicImage, ImageDecoder, ImageReader, RgbaImage};
 use std::io::{Cursor, Read};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -212,6 +212,66 @@ pub fn decode(input: &InputFile) -> Result<DynamicImage, JobError> {
     let mut image = DynamicImage::from_decoder(decoder).map_err(|e| corrupt(input.format, &e.to_string()))?;
     image.apply_orientation(orientation);
     Ok(image)
+}
+
+/// An 8-bit RGBA PNG decoded without the rows above and below the ones a caller wanted: what
+/// [`decode_rgba_png_trimmed`] gives.
+pub struct TrimmedRgba {
+    /// The rows from the first one kept to the last one kept, whole.
+    pub image: RgbaImage,
+    /// How many rows were left out, above and below together.
+    pub left_out: u32,
+}
+
+/// Decodes a PNG that comes out as 8-bit RGBA (palettes and `tRNS` expanded, as [`decode`] does)
+/// a row at a time, keeping only the rows from the first to the last one that `keep` accepts:
+/// the others are never stored, and no buffer the size of the whole image is cleared first.
+/// `None` when the input is anything else, for [`decode`]: another format, depth or colour
+/// type, interlaced, animated, or with an EXIF orientation to apply. Damaged data is rejected
+/// as [`decode`] rejects it.
+pub fn decode_rgba_png_trimmed(
+    input: &InputFile,
+    keep: impl Fn(&[u8]) -> bool,
+) -> Result<Option<TrimmedRgba>, JobError> {
+    if input.format != InputFormat::Png {
+        return Ok(None);
+    }
+    let damaged = |e: png::DecodingError| JobError::from(corrupt(InputFormat::Png, &e.to_string()));
+    let room = input.width as usize * input.height as usize * 8 + (64 << 20);
+    let mut decoder = png::Decoder::new_with_limits(Cursor::new(&input.bytes[..]), png::Limits { bytes: room });
+    decoder.set_transformations(png::Transformations::EXPAND);
+    let mut reader = decoder.read_info().map_err(damaged)?;
+    let info = reader.info();
+    let plain = !info.interlaced && info.exif_metadata.is_none() && info.animation_control.is_none();
+    if !plain || reader.output_color_type() != (png::ColorType::Rgba, png::BitDepth::Eight) {
+        return Ok(None);
+    }
+    let (width, height) = (info.width, info.height);
+    let line = width as usize * 4;
+    // Reserved, not cleared: each row is cleared just before the decoder writes it, in cache.
+    let mut pixels: Vec<u8> = Vec::with_capacity(line * height as usize);
+    let (mut stored, mut wanted) = (0u32, 0u32);
+    loop {
+        let start = pixels.len();
+        pixels.resize(start + line, 0);
+        if reader.read_row(&mut pixels[start..]).map_err(damaged)?.is_none() {
+            pixels.truncate(start);
+            break;
+        }
+        let kept = keep(&pixels[start..]);
+        if stored == 0 && !kept {
+            // Above the first row kept: its place is reused by the next row.
+            pixels.truncate(start);
+            continue;
+        }
+        stored += 1;
+        if kept {
+            wanted = stored;
+        }
+    }
+    pixels.truncate(wanted as usize * line);
+    let image = RgbaImage::from_raw(width, wanted, pixels).expect("whole rows of four bytes a pixel");
+    Ok(Some(TrimmedRgba { image, left_out: height - wanted }))
 }
 
 /// A complete baseline or progressive JPEG ends with EOI (FF D9) after its last scan; decoders

@@ -3,12 +3,12 @@
 
 use super::{Outcome, Pipeline};
 use crate::catalog::bucket::StoreError;
-use crate::cutout::{self, Cutout};
+use crate::cutout::{self, Cutout, Decoded};
 use crate::disk::FileStamp;
 use crate::error::{Cause, JobError, Transient};
 use crate::job::{content_hash, InputKind};
 use crate::remove::{self, EngineKind, Source};
-use crate::validate::{self, InputFile};
+use crate::validate::InputFile;
 use image::DynamicImage;
 use std::time::{Duration, Instant};
 use tracing::warn;
@@ -72,9 +72,9 @@ impl Pipeline {
                     None => self.read(InputKind::Product, name)?.0,
                 };
                 super::crash_on_purpose(name);
-                let photo = validate::decode(&input)?;
+                let decoded = cutout::decode(&input)?;
                 self.metrics.stage("validate", started.elapsed().as_secs_f64());
-                self.cut_out(photo, &hash)?
+                self.cut_out(decoded, &hash)?
             }
         };
         self.record_hash(name, &input, stamp, &hash);
@@ -90,16 +90,19 @@ impl Pipeline {
         }
     }
 
-    /// Makes the cut-out of a decoded photo of content `hash`: its own transparency when it has
+    /// Makes the cut-out of a decoded input of content `hash`: its own transparency when it has
     /// some, else the engine's mask — made by one worker at a time (another one waiting for it
     /// finds it in the cache; `None` as the source then) and kept in the cache.
-    fn cut_out(&self, photo: DynamicImage, hash: &str) -> Result<(Cutout, Option<Source>), JobError> {
-        if cutout::has_real_transparency(&photo) {
-            // A photo that is its own cut-out is cheaper to decode again than to cache.
-            let cut = Cutout::from_transparent(photo.into_rgba8()).ok_or_else(remove::no_product)?;
-            self.record_engine(hash, Source::OwnTransparency);
-            return Ok((cut, Some(Source::OwnTransparency)));
-        }
+    fn cut_out(&self, decoded: Decoded, hash: &str) -> Result<(Cutout, Option<Source>), JobError> {
+        let photo = match decoded {
+            Decoded::Own(cut) => {
+                // A photo that is its own cut-out is cheaper to decode again than to cache.
+                let cut = cut.ok_or_else(remove::no_product)?;
+                self.record_engine(hash, Source::OwnTransparency);
+                return Ok((cut, Some(Source::OwnTransparency)));
+            }
+            Decoded::Photo(photo) => photo,
+        };
         let storage = |e| Transient::new(Cause::Storage, "cannot use the cut-out cache in the state folder").because(e);
         let Some(_reservation) = self.cutouts.reserve(hash).map_err(storage)? else {
             return Err(Transient::new(
