@@ -59,15 +59,27 @@ pub enum Decoded {
 ///
 /// An 8-bit RGBA PNG (what cut-outs usually are) is decoded without storing the rows above and
 /// below the product, which hold nothing solid: they are clear pixels all, so they count toward
-/// the transparency without being kept. The cut-out is the same as from the whole image; a
-/// photo is always whole.
+/// the transparency without being kept, and the product's columns are found as each row is
+/// decoded (no second pass over the image for its bounding box). The cut-out is the same as from
+/// the whole image; a photo is always whole.
 pub fn decode(input: &InputFile) -> Result<Decoded, JobError> {
-    let holds_product = |row: &[u8]| first_solid::<4, 3>(row).is_some();
+    // The product's columns are found while each row is in cache: its first and last solid pixel.
+    let (mut left, mut right) = (usize::MAX, 0);
+    let holds_product = |row: &[u8]| match first_solid::<4, 3>(row) {
+        Some(first) => {
+            let last = first + last_solid::<4, 3>(&row[first * 4..]).expect("the first solid pixel is in it");
+            (left, right) = (left.min(first), right.max(last));
+            true
+        }
+        None => false,
+    };
     if let Some(trimmed) = validate::decode_rgba_png_trimmed(input, holds_product)? {
         let needed = clear_needed(input.width, input.height);
         let clear_left_out = trimmed.left_out as usize * input.width as usize;
+        let rows = trimmed.image.height();
         if clear_left_out >= needed || clear_reaches(trimmed.image.as_raw(), needed - clear_left_out) {
-            return Ok(Decoded::Own(Cutout::from_transparent(trimmed.image)));
+            let product = (rows > 0).then(|| (left as u32, 0, (right - left + 1) as u32, rows));
+            return Ok(Decoded::Own(product.map(|(x, y, w, h)| Cutout { image: crop(&trimmed.image, x, y, w, h) })));
         }
         if trimmed.left_out == 0 {
             return Ok(Decoded::Photo(DynamicImage::ImageRgba8(trimmed.image)));

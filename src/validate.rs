@@ -231,7 +231,7 @@ pub struct TrimmedRgba {
 /// as [`decode`] rejects it.
 pub fn decode_rgba_png_trimmed(
     input: &InputFile,
-    keep: impl Fn(&[u8]) -> bool,
+    mut keep: impl FnMut(&[u8]) -> bool,
 ) -> Result<Option<TrimmedRgba>, JobError> {
     if input.format != InputFormat::Png {
         return Ok(None);
