@@ -15,6 +15,11 @@ use image::{RgbImage, RgbaImage};
 /// The product resized for one preset, premultiplied, with its place on the canvas.
 pub struct Placed {
     premultiplied: RgbaImage,
+    /// The same pixels for laying over opaque canvases, a byte per channel so that blending is
+    /// one straight loop: the colour (three bytes a pixel) and what each leaves of the canvas
+    /// below (`255 − alpha`, repeated for the three channels).
+    colour: Vec<u8>,
+    keep: Vec<u8>,
     x: u32,
     y: u32,
     shadow: Option<Shadow>,
@@ -49,14 +54,7 @@ pub fn place(cutout: &Cutout, preset: &Preset) -> Placed {
     let mut src = fr::images::Image::new(cw, ch, fr::PixelType::U8x4);
     fr::MulDiv::default().multiply_alpha(&straight, &mut src).expect("U8x4 supports alpha");
     let scaled = resize(src.buffer(), cw, ch, Layout::PremultipliedRgba, (w, h), Filter::Lanczos3, None);
-    let mut premultiplied = RgbaImage::from_raw(w, h, scaled).expect("buffer matches");
-    // Lanczos overshoot may leave colour above its alpha; clamp so "over" never exceeds 255.
-    for p in premultiplied.pixels_mut() {
-        let a = p[3];
-        for c in 0..3 {
-            p[c] = p[c].min(a);
-        }
-    }
+    let premultiplied = RgbaImage::from_raw(w, h, scaled).expect("buffer matches");
 
     let x = (preset.width - w) / 2;
     // Top and bottom anchors keep the same gap to their edge that `fill` leaves when centred.
@@ -67,7 +65,7 @@ pub fn place(cutout: &Cutout, preset: &Preset) -> Placed {
         Anchor::Bottom => preset.height - edge_gap - h,
     };
     let shadow = preset.shadow.then(|| make_shadow(&premultiplied, x, y, preset));
-    Placed { premultiplied, x, y, shadow }
+    Placed::new(premultiplied, x, y, shadow)
 }
 
 fn make_shadow(product: &RgbaImage, x: u32, y: u32, preset: &Preset) -> Shadow {
@@ -143,20 +141,34 @@ pub fn cover(background: &RgbImage, width: u32, height: u32) -> RgbImage {
 }
 
 impl Placed {
+    /// The product at canvas position (`x`, `y`): its colour is clamped to its alpha (Lanczos
+    /// overshoot may leave it above, and "over" must never exceed 255) and split for [`Placed::over`].
+    fn new(mut premultiplied: RgbaImage, x: u32, y: u32, shadow: Option<Shadow>) -> Placed {
+        let channels = premultiplied.width() as usize * premultiplied.height() as usize * 3;
+        let (mut colour, mut keep) = (vec![0; channels], vec![0; channels]);
+        let split = colour.chunks_exact_mut(3).zip(keep.chunks_exact_mut(3));
+        for (p, (c, k)) in premultiplied.chunks_exact_mut(4).zip(split) {
+            let a = p[3];
+            for i in 0..3 {
+                p[i] = p[i].min(a);
+                c[i] = p[i];
+                k[i] = 255 - a;
+            }
+        }
+        Placed { premultiplied, colour, keep, x, y, shadow }
+    }
+
     /// Lays the product over an opaque canvas with the premultiplied "over" operator, a row at a
-    /// time and without branching: a transparent pixel (colour and alpha 0) leaves the canvas
-    /// exactly as it was.
+    /// time in one straight loop over bytes (which the compiler vectorises): a transparent pixel
+    /// (colour 0, keeps 255) leaves the canvas exactly as it was.
     fn over(&self, canvas: &mut RgbImage) {
-        let (w, canvas_w) = (self.premultiplied.width() as usize, canvas.width() as usize);
-        let rows = self.premultiplied.as_raw().chunks_exact(w * 4);
-        let canvas_rows = canvas.chunks_exact_mut(canvas_w * 3).skip(self.y as usize);
-        for (src, dst) in rows.zip(canvas_rows) {
-            let dst = &mut dst[self.x as usize * 3..][..w * 3];
-            for (s, d) in src.chunks_exact(4).zip(dst.chunks_exact_mut(3)) {
-                let keep = 255 - s[3] as u32;
-                for c in 0..3 {
-                    d[c] = (s[c] as u32 + div255(d[c] as u32 * keep)).min(255) as u8;
-                }
+        let (row, canvas_row) = (self.premultiplied.width() as usize * 3, canvas.width() as usize * 3);
+        let rows = self.colour.chunks_exact(row).zip(self.keep.chunks_exact(row));
+        let canvas_rows = canvas.chunks_exact_mut(canvas_row).skip(self.y as usize);
+        for ((colour, keep), dst) in rows.zip(canvas_rows) {
+            let dst = &mut dst[self.x as usize * 3..][..row];
+            for ((d, &c), &k) in dst.iter_mut().zip(colour).zip(keep) {
+                *d = (c as u16 + div255(*d as u16 * k as u16)).min(255) as u8;
             }
         }
     }
@@ -205,8 +217,8 @@ pub fn blend(canvas: &mut RgbImage, placed: &Placed) {
 }
 
 /// `v / 255` rounded to nearest, exact for every `v` up to 255·255 (a product of two bytes),
-/// without a division: what lets the blend loops vectorise.
-fn div255(v: u32) -> u32 {
+/// without a division and in 16 bits: what lets the blend loop vectorise.
+fn div255(v: u16) -> u16 {
     let t = v + 128;
     (t + (t >> 8)) >> 8
 }
@@ -270,8 +282,8 @@ mod tests {
 
     #[test]
     fn the_division_by_255_without_dividing_rounds_like_dividing() {
-        for v in 0..=255 * 255 {
-            assert_eq!(div255(v), (v + 127) / 255, "{v}");
+        for v in 0..=255 * 255u16 {
+            assert_eq!(div255(v) as u32, (v as u32 + 127) / 255, "{v}");
         }
     }
 
@@ -288,7 +300,7 @@ mod tests {
             image::Rgba([next().min(a), next().min(a), next().min(a), a])
         });
         let canvas = RgbImage::from_fn(64, 40, |_, _| image::Rgb([next(), next(), next()]));
-        let placed = Placed { premultiplied: product.clone(), x: 9, y: 13, shadow: None };
+        let placed = Placed::new(product.clone(), 9, 13, None);
         let mut blended = canvas.clone();
         blend(&mut blended, &placed);
         for (x, y, d) in canvas.enumerate_pixels() {
