@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use thumbgen::cutout::{self, Cutout, Decoded};
 use thumbgen::error::{JobError, RejectReason};
 use thumbgen::validate::{self, FileStamp, InputFile, InputFormat, Limits};
 
@@ -74,6 +75,26 @@ pub fn decode(input: &InputFile) -> Option<image::DynamicImage> {
             expect_rejection(&e, &[RejectReason::Corrupt]);
             None
         }
+    }
+}
+
+/// [`cutout::decode`], the pipeline's decode (an RGBA PNG a row at a time, without its clear
+/// rows), must agree with the plain way on the same bytes: `whole` from [`decode`], then the
+/// transparency check. The same cut-out, or the same photo, or both rejecting the data.
+pub fn agree_with_the_whole_image(input: &InputFile, whole: Option<&image::DynamicImage>) {
+    match (cutout::decode(input), whole) {
+        (Ok(Decoded::Own(cut)), Some(image)) => {
+            assert!(cutout::has_real_transparency(image), "a cut-out from an image without transparency");
+            let expected = Cutout::from_transparent(image.to_rgba8());
+            assert!(cut.map(|c| c.image) == expected.map(|c| c.image), "a different cut-out");
+        }
+        (Ok(Decoded::Photo(photo)), Some(image)) => {
+            assert!(!cutout::has_real_transparency(image), "a photo from an image with transparency");
+            assert!(photo == *image, "a different photo");
+        }
+        (Err(e), None) => expect_rejection(&e, &[RejectReason::Corrupt]),
+        (Ok(_), None) => panic!("decoded what the whole-image decode rejected"),
+        (Err(e), Some(_)) => panic!("rejected what the whole-image decode took: {e:?}"),
     }
 }
 
