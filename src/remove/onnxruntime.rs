@@ -5,8 +5,9 @@
 //! binaries; it is looked for beside the running executable, then in `../lib/thumbgen/` (an
 //! installed prefix), then where the build left it. One session serves every worker, one
 //! inference at a time on all cores (intra-op threads = cores, no spinning between operators), so
-//! memory holds one model however many workers run. The CPU memory arena and memory patterns are
-//! off: with them a 4.6 MB model held about 500 MB. Telemetry is switched off.
+//! memory holds one model however many workers run. Memory patterns are off (with them a 4.6 MB
+//! model held about 500 MB); the CPU memory arena stays on (without it an inference costs about
+//! a quarter more CPU, BENCHMARKS.md). Telemetry is switched off.
 
 use super::local::Model;
 use super::u2netp::{ONNX, SIDE};
