@@ -14,10 +14,11 @@ use image::{RgbImage, RgbaImage};
 
 /// The product resized for one preset, premultiplied, with its place on the canvas.
 pub struct Placed {
-    premultiplied: RgbaImage,
-    /// The same pixels for laying over opaque canvases, a byte per channel so that blending is
-    /// one straight loop: the colour (three bytes a pixel) and what each leaves of the canvas
-    /// below (`255 − alpha`, repeated for the three channels).
+    /// Width and height in pixels.
+    size: (u32, u32),
+    /// A byte per channel, so that blending is one straight loop: the premultiplied colour
+    /// (three bytes a pixel) and what each pixel leaves of the canvas below (`255 − alpha`,
+    /// repeated for the three channels).
     colour: Vec<u8>,
     keep: Vec<u8>,
     x: u32,
@@ -65,7 +66,7 @@ pub fn place(cutout: &Cutout, preset: &Preset) -> Placed {
         Anchor::Bottom => preset.height - edge_gap - h,
     };
     let shadow = preset.shadow.then(|| make_shadow(&premultiplied, x, y, preset));
-    Placed::new(premultiplied, x, y, shadow)
+    Placed::new(&premultiplied, x, y, shadow)
 }
 
 fn make_shadow(product: &RgbaImage, x: u32, y: u32, preset: &Preset) -> Shadow {
@@ -143,26 +144,25 @@ pub fn cover(background: &RgbImage, width: u32, height: u32) -> RgbImage {
 impl Placed {
     /// The product at canvas position (`x`, `y`): its colour is clamped to its alpha (Lanczos
     /// overshoot may leave it above, and "over" must never exceed 255) and split for [`Placed::over`].
-    fn new(mut premultiplied: RgbaImage, x: u32, y: u32, shadow: Option<Shadow>) -> Placed {
+    fn new(premultiplied: &RgbaImage, x: u32, y: u32, shadow: Option<Shadow>) -> Placed {
         let channels = premultiplied.width() as usize * premultiplied.height() as usize * 3;
         let (mut colour, mut keep) = (vec![0; channels], vec![0; channels]);
         let split = colour.chunks_exact_mut(3).zip(keep.chunks_exact_mut(3));
-        for (p, (c, k)) in premultiplied.chunks_exact_mut(4).zip(split) {
+        for (p, (c, k)) in premultiplied.chunks_exact(4).zip(split) {
             let a = p[3];
             for i in 0..3 {
-                p[i] = p[i].min(a);
-                c[i] = p[i];
+                c[i] = p[i].min(a);
                 k[i] = 255 - a;
             }
         }
-        Placed { premultiplied, colour, keep, x, y, shadow }
+        Placed { size: premultiplied.dimensions(), colour, keep, x, y, shadow }
     }
 
     /// Lays the product over an opaque canvas with the premultiplied "over" operator, a row at a
     /// time in one straight loop over bytes (which the compiler vectorises): a transparent pixel
     /// (colour 0, keeps 255) leaves the canvas exactly as it was.
     fn over(&self, canvas: &mut RgbImage) {
-        let (row, canvas_row) = (self.premultiplied.width() as usize * 3, canvas.width() as usize * 3);
+        let (row, canvas_row) = (self.size.0 as usize * 3, canvas.width() as usize * 3);
         let rows = self.colour.chunks_exact(row).zip(self.keep.chunks_exact(row));
         let canvas_rows = canvas.chunks_exact_mut(canvas_row).skip(self.y as usize);
         for ((colour, keep), dst) in rows.zip(canvas_rows) {
@@ -176,9 +176,11 @@ impl Placed {
     /// Calls `draw(x, y, pixel)` with the canvas position of every product pixel that is not
     /// fully transparent (premultiplied RGBA).
     fn each(&self, mut draw: impl FnMut(u32, u32, &image::Rgba<u8>)) {
-        for (px, py, s) in self.premultiplied.enumerate_pixels() {
-            if s[3] != 0 {
-                draw(self.x + px, self.y + py, s);
+        let pixels = self.colour.chunks_exact(3).zip(self.keep.chunks_exact(3));
+        for (i, (c, k)) in (0u32..).zip(pixels) {
+            if k[0] != 255 {
+                let (px, py) = (i % self.size.0, i / self.size.0);
+                draw(self.x + px, self.y + py, &image::Rgba([c[0], c[1], c[2], 255 - k[0]]));
             }
         }
     }
@@ -235,7 +237,7 @@ mod tests {
     fn product_fills_85_percent_and_is_centred() {
         let preset = Preset::default();
         let placed = place(&red_square(400), &preset);
-        assert_eq!(placed.premultiplied.dimensions(), (1020, 510));
+        assert_eq!(placed.size, (1020, 510));
         assert_eq!((placed.x, placed.y), (90, 345));
     }
 
@@ -300,7 +302,7 @@ mod tests {
             image::Rgba([next().min(a), next().min(a), next().min(a), a])
         });
         let canvas = RgbImage::from_fn(64, 40, |_, _| image::Rgb([next(), next(), next()]));
-        let placed = Placed::new(product.clone(), 9, 13, None);
+        let placed = Placed::new(&product, 9, 13, None);
         let mut blended = canvas.clone();
         blend(&mut blended, &placed);
         for (x, y, d) in canvas.enumerate_pixels() {

@@ -78,6 +78,11 @@ pub fn decode(input: &InputFile) -> Result<Decoded, JobError> {
         }
         // A few clear rows, too few for a cut-out: the engine gets the photo whole, decoded again.
     }
+    decode_whole(input)
+}
+
+/// [`decode`] the plain way, for any input: the whole image, then the transparency check.
+fn decode_whole(input: &InputFile) -> Result<Decoded, JobError> {
     let photo = validate::decode(input)?;
     Ok(match has_real_transparency(&photo) {
         true => Decoded::Own(Cutout::from_transparent(photo.into_rgba8())),
@@ -98,15 +103,6 @@ mod tests {
             validate::Limits { max_file_size: 1 << 30, max_pixels: 1 << 30, allowed: vec![validate::InputFormat::Png] };
         let stamp = validate::FileStamp { len: bytes.len() as u64, mtime_ns: 0, ino: 0 };
         validate::check_bytes(bytes, stamp, &limits).unwrap()
-    }
-
-    /// What [`decode`] gives, told the plain way: the whole image, then the transparency check.
-    fn decoded_the_plain_way(input: &InputFile) -> Result<Decoded, JobError> {
-        let photo = validate::decode(input)?;
-        Ok(match has_real_transparency(&photo) {
-            true => Decoded::Own(Cutout::from_transparent(photo.into_rgba8())),
-            false => Decoded::Photo(photo),
-        })
     }
 
     fn describe(decoded: Result<Decoded, JobError>) -> String {
@@ -166,13 +162,13 @@ mod tests {
         })));
         for (i, case) in cases.iter().enumerate() {
             let input = png_input(case);
-            assert_eq!(describe(decode(&input)), describe(decoded_the_plain_way(&input)), "case {i}");
+            assert_eq!(describe(decode(&input)), describe(decode_whole(&input)), "case {i}");
         }
         // Damaged data is rejected the same way.
         let mut cut = png_input(&cases[0]);
         cut.bytes.truncate(cut.bytes.len() / 2);
         assert_eq!(describe(decode(&cut)), "rejected Corrupt");
-        assert_eq!(describe(decoded_the_plain_way(&cut)), "rejected Corrupt");
+        assert_eq!(describe(decode_whole(&cut)), "rejected Corrupt");
     }
 
     #[test]
