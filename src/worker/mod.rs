@@ -99,8 +99,13 @@ impl Workers {
     }
 
     /// True when nothing is queued, running or waiting to be retried.
+    ///
+    /// A job moving on is counted in both places for a moment: a failed run waits before it
+    /// leaves the running jobs, and a due retry is queued before it stops waiting. So the
+    /// retries are read before and after the queue, and a job moving either way between two
+    /// reads is seen by one of them.
     pub(crate) fn all_done(&self) -> bool {
-        self.queue.is_idle() && self.retry.waiting() == 0
+        self.retry.waiting() == 0 && self.queue.is_idle() && self.retry.waiting() == 0
     }
 
     async fn work(self: Arc<Self>) {
@@ -254,6 +259,9 @@ impl Workers {
             if woken.is_some() {
                 queue.push(job);
             }
+            // Waiting until queued: `thumbgen process` must never see it in neither place and
+            // stop with the job unrun and uncounted.
+            drop(wait);
         });
     }
 }

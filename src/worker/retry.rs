@@ -135,7 +135,7 @@ impl Wait {
 
     /// Resolves when the job is due again: its delay passed, the remote engine answers again,
     /// or space returned to a full disk.
-    pub(super) async fn until_due(self, status: &Status) {
+    pub(super) async fn until_due(&self, status: &Status) {
         let space = async {
             match &self.space {
                 Some(space) => space.returned().await,
