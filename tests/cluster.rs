@@ -414,6 +414,10 @@ fn a_broker_that_comes_back_without_its_store_is_rebuilt_from_the_nodes_without_
     let first = expected_outputs(PRODUCTS / 2, &BACKGROUNDS[..1]);
     rig.wait_for(&first, &[&a, &b], Duration::from_secs(180));
     wait_idle(&a);
+    // A node counts an output just after the file appears: read the counters once they have
+    // caught up with the files, or a late count would pass for an output made again.
+    let counted = wait_until(Duration::from_secs(30), || written(&a) + written(&b) >= first.len() as f64);
+    assert!(counted, "the nodes count what they wrote\n{}", a.log_text());
     let written_before = written(&a) + written(&b);
     let calls_before = rig.app.calls();
 
