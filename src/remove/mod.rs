@@ -9,6 +9,8 @@ mod gradio;
 #[cfg(feature = "embedded")]
 mod local;
 #[cfg(feature = "onnxruntime")]
+mod blocks;
+#[cfg(feature = "onnxruntime")]
 mod onnxruntime;
 #[cfg(feature = "embedded")]
 mod refine;

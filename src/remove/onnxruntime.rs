@@ -6,8 +6,9 @@
 //! installed prefix), then where the build left it. One session serves every worker, one
 //! inference at a time on all cores (intra-op threads = cores, no spinning between operators), so
 //! memory holds one model however many workers run. Memory patterns are off (with them a 4.6 MB
-//! model held about 500 MB); the CPU memory arena stays on (without it an inference costs about
-//! a quarter more CPU, BENCHMARKS.md). Telemetry is switched off.
+//! model held about 500 MB). The session works in [`super::blocks`], which keeps freed blocks for
+//! the next inference as onnxruntime's arena would (without reuse an inference costs about a
+//! quarter more CPU) but holds only what the model needs at once. Telemetry is switched off.
 
 use super::local::Model;
 use super::u2netp::{ONNX, SIDE};
@@ -64,32 +65,40 @@ pub(super) fn library() -> Result<PathBuf, StartError> {
 impl Onnxruntime {
     /// Loads the library (once per process) and builds a session for the model: about 0.1 s.
     pub(super) fn load(library: &Path) -> Result<Onnxruntime, StartError> {
-        let environment = ENVIRONMENT
-            .get_or_init(|| {
-                ort::init_from(library)
-                    .map_err(|e| e.to_string())?
-                    .with_name("thumbgen")
-                    .with_telemetry(false)
-                    .build()
-                    .map_err(|e| e.to_string())
-            })
-            .as_ref()
-            .map_err(|e| {
-                StartError::new(format!("cannot load onnxruntime from {}", library.display())).because(e.clone())
-            })?;
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let session = (|| -> ort::Result<Session> {
-            Session::builder(environment)?
-                .with_optimization_level(GraphOptimizationLevel::All)?
-                .with_intra_threads(cores)?
-                .with_inter_threads(1)?
-                .with_intra_op_spinning(false)?
-                .with_memory_pattern(false)?
-                .commit_from_memory(ONNX)
-        })()
-        .map_err(|e| StartError::new("cannot load the embedded u2netp model in onnxruntime").because(e))?;
+        let session = session(environment(library)?, ONNX)
+            .map_err(|e| StartError::new("cannot load the embedded u2netp model in onnxruntime").because(e))?;
         Ok(Onnxruntime { session: Mutex::new(session) })
     }
+}
+
+/// The process's environment, made on first use with the library at `library` and
+/// [`super::blocks`] as its memory.
+fn environment(library: &Path) -> Result<&'static ort::environment::Environment, StartError> {
+    ENVIRONMENT
+        .get_or_init(|| {
+            ort::init_from(library)
+                .map_err(|e| e.to_string())?
+                .with_name("thumbgen")
+                .with_telemetry(false)
+                .build()
+                .and_then(|environment| super::blocks::register(&environment).map(|()| environment))
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| StartError::new(format!("cannot load onnxruntime from {}", library.display())).because(e.clone()))
+}
+
+/// A session for `model` with the settings above.
+fn session(environment: &ort::environment::Environment, model: &[u8]) -> ort::Result<Session> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    Session::builder(environment)?
+        .with_optimization_level(GraphOptimizationLevel::All)?
+        .with_intra_threads(cores)?
+        .with_inter_threads(1)?
+        .with_intra_op_spinning(false)?
+        .with_memory_pattern(false)?
+        .with_env_allocators()?
+        .commit_from_memory(model)
 }
 
 impl Model for Onnxruntime {
@@ -99,5 +108,57 @@ impl Model for Onnxruntime {
         let outputs = session.run(ort::inputs![tensor])?;
         let (_, values) = outputs[0].try_extract_tensor::<f32>()?;
         Ok(values.to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The model as published, which `models/u2netp-split.onnx` is derived from.
+    static PUBLISHED: &[u8] = include_bytes!("../../models/u2netp.onnx");
+
+    fn saliency(session: &mut Session, input: &[f32]) -> Vec<f32> {
+        let tensor = Tensor::from_array(([1usize, 3, SIDE, SIDE], input.to_vec().into_boxed_slice())).unwrap();
+        let outputs = session.run(ort::inputs![tensor]).unwrap();
+        outputs[0].try_extract_tensor::<f32>().unwrap().1.to_vec()
+    }
+
+    /// A photo-like input: smooth shading, a bright object with hard edges, and a little noise.
+    fn inputs() -> Vec<Vec<f32>> {
+        let mut seed = 0x2545_f491_u32;
+        let mut noise = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed as f32 / u32::MAX as f32 - 0.5
+        };
+        let scene: Vec<f32> = (0..3 * SIDE * SIDE)
+            .map(|k| {
+                let (c, y, x) = (k / (SIDE * SIDE), k / SIDE % SIDE, k % SIDE);
+                let inside = (90..230).contains(&x) && (60..270).contains(&y);
+                let shade = if inside { 1.8 - 0.4 * c as f32 } else { -1.2 + y as f32 / SIDE as f32 };
+                shade + 0.1 * noise()
+            })
+            .collect();
+        let pure_noise = (0..3 * SIDE * SIDE).map(|_| 4.0 * noise()).collect();
+        vec![scene, pure_noise]
+    }
+
+    #[test]
+    fn the_split_model_answers_what_the_published_model_answers() {
+        crate::remove::before_threads();
+        let environment = environment(&library().unwrap()).unwrap();
+        let mut published = session(environment, PUBLISHED).unwrap();
+        let mut split = session(environment, ONNX).unwrap();
+        assert_ne!(PUBLISHED, ONNX, "the embedded model is the split one");
+        for input in inputs() {
+            let (a, b) = (saliency(&mut published, &input), saliency(&mut split, &input));
+            assert_eq!(a.len(), SIDE * SIDE);
+            let worst = a.iter().zip(&b).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
+            assert!(worst < 1e-4, "saliency differs by up to {worst}");
+            let spread = a.iter().fold(f32::MIN, |m, &v| m.max(v)) - a.iter().fold(f32::MAX, |m, &v| m.min(v));
+            assert!(spread > 0.01, "the input gives the model something to see ({spread})");
+        }
     }
 }

@@ -1,8 +1,11 @@
 //! U²-Netp, the embedded engine's model (salient object detection, Apache-2.0): what goes in and
 //! what comes out, whichever runtime runs it.
 //!
-//! The model ships inside the binary (`models/u2netp.onnx`, 4.6 MB, with its licence beside it),
-//! so a fresh checkout works offline. It sees the photo at 320×320, normalised the way it was
+//! The model ships inside the binary (4.6 MB, with its licence beside it), so a fresh checkout
+//! works offline. The binary holds `models/u2netp-split.onnx`, the published `models/u2netp.onnx`
+//! with each convolution of two joined feature maps written as two convolutions summed: the same
+//! function, but the joined maps (up to 50 MB each) are never built, which halves onnxruntime's
+//! working set (`scripts/split-u2netp`). It sees the photo at 320×320, normalised the way it was
 //! trained (the photo's peak value, then ImageNet mean and deviation), and answers a 320×320
 //! saliency map; that map is stretched to 0..1 and refined at the photo's resolution
 //! ([`super::refine`]).
@@ -11,7 +14,7 @@ use super::refine;
 use crate::imaging::{resize, Filter, Layout};
 use image::{GrayImage, RgbImage};
 
-pub(super) static ONNX: &[u8] = include_bytes!("../../models/u2netp.onnx");
+pub(super) static ONNX: &[u8] = include_bytes!("../../models/u2netp-split.onnx");
 
 /// The model's fixed input side.
 pub(super) const SIDE: usize = 320;
