@@ -112,13 +112,14 @@ def clean_env(home: Path, **extra):
 GNU_TIME = "/usr/bin/time"
 
 
-def run_measured(cmd, cwd, env, log: Path):
+def run_measured(cmd, cwd, env, log_path: Path):
     """Runs a child to completion; wall time, CPU (the child's own rusage, user + sys) and peak
     RSS (by GNU time: see above; without it, the rusage's, which is too high when this process
-    is larger than the child)."""
-    peak_file = log.with_name(log.name + ".peak-kb")
+    is larger than the child). `rc` is the child's exit code, or minus the signal that ended it."""
+    peak_file = log_path.with_name(log_path.name + ".peak-kb")
+    peak_file.unlink(missing_ok=True)
     wrap = [GNU_TIME, "-f", "%M", "-o", str(peak_file)] if os.access(GNU_TIME, os.X_OK) else []
-    with open(log, "wb") as out:
+    with open(log_path, "wb") as out:
         t0 = time.perf_counter()
         proc = subprocess.Popen(wrap + list(cmd), cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
         _, status, ru = os.wait4(proc.pid, 0)
@@ -126,11 +127,15 @@ def run_measured(cmd, cwd, env, log: Path):
         proc.returncode = os.waitstatus_to_exitcode(status)
     peak_kb = ru.ru_maxrss
     if wrap:
-        lines = peak_file.read_text().split() if peak_file.exists() else []
-        if lines and lines[-1].isdigit():
-            peak_kb = int(lines[-1])
+        # GNU time writes "Command exited with non-zero status N" or "Command terminated by
+        # signal N" first when so, then the peak in KB.
+        words = peak_file.read_text().split() if peak_file.exists() else []
+        if words and words[-1].isdigit():
+            peak_kb = int(words[-1])
         else:
             log(f"no peak RSS from {GNU_TIME} for {cmd[0]}; using the rusage's")
+        if "signal" in words and words.index("signal") + 1 < len(words):
+            proc.returncode = -int(words[words.index("signal") + 1])
     return {"rc": proc.returncode, "wall_s": wall, "user_s": ru.ru_utime, "sys_s": ru.ru_stime,
             "cpu_s": ru.ru_utime + ru.ru_stime, "maxrss_mb": peak_kb / 1024}
 

@@ -8,9 +8,9 @@
 //! Here a freed block waits for the next request of its exact size, so after the first inference
 //! no request reaches the heap, and what is held is, for each size, the most blocks of that size
 //! the model ever had in use at once: 128 MB for a peak of 125 MB in use with the embedded model,
-//! where the arena held about 6 MB more (BENCHMARKS.md, "Issue 20, third run"). Once no block is
-//! in use (the session was dropped) every kept block goes back to the heap, which the idle trim
-//! ([`crate::memory::release_idle`]) then returns to the system.
+//! where the arena held about 6 MB more (BENCHMARKS.md, "Issue 20, third run"). When the model is
+//! released ([`release`], after its session), every kept block goes back to the heap, which the
+//! idle trim ([`crate::memory::release_idle`]) then returns to the system.
 //!
 //! [`register`] installs it in the onnxruntime environment; sessions use it through
 //! `session.use_env_allocators`.
@@ -20,9 +20,13 @@ use ort::sys::{OrtAllocator, OrtMemoryInfo};
 use std::alloc::Layout;
 use std::collections::HashMap;
 use std::ffi::c_void;
+use std::sync::OnceLock;
 
 /// Every block is aligned for onnxruntime's vector kernels (its own CPU allocator uses 64).
 const ALIGN: usize = 64;
+
+/// The registered allocator, for [`release`].
+static REGISTERED: OnceLock<&'static Blocks> = OnceLock::new();
 
 /// The allocator as onnxruntime sees it: the function table first, so a pointer to the table is
 /// a pointer to the whole.
@@ -70,18 +74,15 @@ impl Kept {
         address as *mut u8
     }
 
-    /// Keeps `block` for the next request of its size; when it was the last one in use, hands
-    /// every kept block back to the heap.
+    /// Keeps `block` for the next request of its size.
     fn give_back(&mut self, block: *mut u8) {
         let Some(size) = self.in_use.remove(&(block as usize)) else {
             return; // null, which onnxruntime may free like `free` would
         };
         self.free.entry(size).or_default().push(block as usize);
-        if self.in_use.is_empty() {
-            self.release();
-        }
     }
 
+    /// Hands every kept block back to the heap; blocks in use stay with their owner.
     fn release(&mut self) {
         tracing::debug!(held_mb = self.held >> 20, "onnxruntime's memory handed back");
         for (size, blocks) in self.free.drain() {
@@ -136,11 +137,24 @@ pub(super) fn register(environment: &ort::environment::Environment) -> ort::Resu
     table.Free = Some(free);
     table.Info = Some(info);
     table.Reserve = Some(reserve);
-    let blocks = Box::leak(Box::new(Blocks { table, info: description.ptr(), kept: Mutex::new(Kept::default()) }));
-    // SAFETY: the environment is live, and the table (inside `blocks`) is never freed.
-    let status = unsafe { (ort::api().RegisterAllocator)(environment.ptr().cast_mut(), &mut blocks.table) };
+    // A pointer to the whole allocator (never freed), cast to its table: onnxruntime hands it
+    // back to the functions above, which read the fields after the table.
+    let blocks = Box::into_raw(Box::new(Blocks { table, info: description.ptr(), kept: Mutex::new(Kept::default()) }));
+    // SAFETY: the environment is live, and `blocks` is never freed.
+    let status = unsafe { (ort::api().RegisterAllocator)(environment.ptr().cast_mut(), blocks.cast::<OrtAllocator>()) };
     // SAFETY: the status comes straight from onnxruntime and is read once.
-    unsafe { ort::Error::result_from_status(status) }
+    unsafe { ort::Error::result_from_status(status) }?;
+    // SAFETY: `blocks` is never freed, and from here on only read through shared references.
+    let _ = REGISTERED.set(unsafe { &*blocks });
+    Ok(())
+}
+
+/// Hands the blocks kept for the next inference back to the heap: for after a session is
+/// dropped, when no inference follows soon.
+pub(super) fn release() {
+    if let Some(blocks) = REGISTERED.get() {
+        blocks.kept.lock().release();
+    }
 }
 
 #[cfg(test)]
@@ -167,17 +181,19 @@ mod tests {
     }
 
     #[test]
-    fn everything_goes_back_to_the_heap_once_nothing_is_in_use() {
+    fn a_release_hands_back_the_kept_blocks_and_leaves_those_in_use() {
         let mut kept = Kept::default();
         let blocks: Vec<_> = (0..4).map(|i| kept.take(1 << (10 + i))).collect();
-        kept.give_back(blocks[1]);
-        assert!(kept.held > 0, "kept while others are in use");
-        for &block in [blocks[0], blocks[2], blocks[3]].iter() {
+        for &block in &blocks[..3] {
             kept.give_back(block);
         }
-        assert_eq!(kept.held, 0);
-        assert!(kept.free.is_empty());
+        assert_eq!(kept.held, 15 << 10, "kept after their inference, for the next one");
         kept.give_back(std::ptr::null_mut()); // freeing null is allowed and changes nothing
+        kept.release();
+        assert_eq!(kept.held, 8 << 10, "only the block still in use is held");
+        assert!(kept.free.is_empty());
+        kept.give_back(blocks[3]);
+        kept.release();
         assert_eq!(kept.held, 0);
     }
 }

@@ -30,6 +30,17 @@ static ENVIRONMENT: OnceLock<Result<ort::environment::Environment, String>> = On
 
 pub(super) struct Onnxruntime {
     session: Mutex<Session>,
+    /// Dropped after the session (fields drop in order): then its memory goes back to the heap.
+    _memory: Release,
+}
+
+/// Hands onnxruntime's kept blocks back when dropped.
+struct Release;
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        super::blocks::release();
+    }
 }
 
 /// Keeps onnxruntime from writing anything outside the process: the Linux library's telemetry
@@ -67,7 +78,7 @@ impl Onnxruntime {
     pub(super) fn load(library: &Path) -> Result<Onnxruntime, StartError> {
         let session = session(environment(library)?, ONNX)
             .map_err(|e| StartError::new("cannot load the embedded u2netp model in onnxruntime").because(e))?;
-        Ok(Onnxruntime { session: Mutex::new(session) })
+        Ok(Onnxruntime { session: Mutex::new(session), _memory: Release })
     }
 }
 
