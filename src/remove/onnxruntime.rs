@@ -11,7 +11,7 @@
 //! quarter more CPU) but holds only what the model needs at once. Telemetry is switched off.
 
 use super::local::Model;
-use super::u2netp::{ONNX, SIDE};
+use super::u2netp::{SIDE, SPLIT};
 use crate::error::{Source, StartError};
 use crate::sync::Mutex;
 use ort::session::builder::GraphOptimizationLevel;
@@ -76,7 +76,7 @@ pub(super) fn library() -> Result<PathBuf, StartError> {
 impl Onnxruntime {
     /// Loads the library (once per process) and builds a session for the model: about 0.1 s.
     pub(super) fn load(library: &Path) -> Result<Onnxruntime, StartError> {
-        let session = session(environment(library)?, ONNX)
+        let session = session(environment(library)?, SPLIT)
             .map_err(|e| StartError::new("cannot load the embedded u2netp model in onnxruntime").because(e))?;
         Ok(Onnxruntime { session: Mutex::new(session), _memory: Release })
     }
@@ -125,9 +125,7 @@ impl Model for Onnxruntime {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The model as published, which `models/u2netp-split.onnx` is derived from.
-    static PUBLISHED: &[u8] = include_bytes!("../../models/u2netp.onnx");
+    use crate::remove::u2netp::PUBLISHED;
 
     fn saliency(session: &mut Session, input: &[f32]) -> Vec<f32> {
         let tensor = Tensor::from_array(([1usize, 3, SIDE, SIDE], input.to_vec().into_boxed_slice())).unwrap();
@@ -161,8 +159,8 @@ mod tests {
         crate::remove::before_threads();
         let environment = environment(&library().unwrap()).unwrap();
         let mut published = session(environment, PUBLISHED).unwrap();
-        let mut split = session(environment, ONNX).unwrap();
-        assert!(PUBLISHED != ONNX, "the embedded model is the split one");
+        let mut split = session(environment, SPLIT).unwrap();
+        assert!(PUBLISHED != SPLIT, "two different files");
         for input in inputs() {
             let (a, b) = (saliency(&mut published, &input), saliency(&mut split, &input));
             assert_eq!(a.len(), SIDE * SIDE);

@@ -1,9 +1,9 @@
 //! The pure-Rust runtime (feature `tract`): U²-Netp run by tract. Nothing to fetch or ship
-//! beside the binary, at about 2.5× onnxruntime's CPU per photo (BENCHMARKS.md); the plan is
+//! beside the binary, at about 3× onnxruntime's CPU per photo (BENCHMARKS.md); the plan is
 //! optimised once when loaded and shared by every worker, each call running its own state.
 
 use super::local::Model;
-use super::u2netp::{ONNX, SIDE};
+use super::u2netp::{PUBLISHED, SIDE};
 use crate::error::{Source, StartError};
 use std::sync::Arc;
 use tract_onnx::prelude::*;
@@ -23,7 +23,7 @@ impl Tract {
             tract_linalg::multithread::set_default_executor(tract_linalg::multithread::Executor::multithread(cores));
         }
         let plan = tract_onnx::onnx()
-            .model_for_read(&mut &ONNX[..])
+            .model_for_read(&mut &PUBLISHED[..])
             .and_then(|m| m.with_input_fact(0, f32::fact([1, 3, SIDE, SIDE]).into()))
             .and_then(|m| m.into_optimized())
             .and_then(|m| m.into_runnable())

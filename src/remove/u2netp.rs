@@ -2,10 +2,10 @@
 //! what comes out, whichever runtime runs it.
 //!
 //! The model ships inside the binary (4.6 MB, with its licence beside it), so a fresh checkout
-//! works offline. The binary holds `models/u2netp-split.onnx`, the published `models/u2netp.onnx`
+//! works offline. onnxruntime runs `models/u2netp-split.onnx`, the published `models/u2netp.onnx`
 //! with each convolution of two joined feature maps written as two convolutions summed: the same
 //! function, but the joined maps (up to 50 MB each) are never built, which halves onnxruntime's
-//! working set (`scripts/split-u2netp`). It sees the photo at 320×320, normalised the way it was
+//! working set (`scripts/split-u2netp`). tract runs the published file. It sees the photo at 320×320, normalised the way it was
 //! trained (the photo's peak value, then ImageNet mean and deviation), and answers a 320×320
 //! saliency map; that map is stretched to 0..1 and refined at the photo's resolution
 //! ([`super::refine`]).
@@ -14,7 +14,14 @@ use super::refine;
 use crate::imaging::{resize, Filter, Layout};
 use image::{GrayImage, RgbImage};
 
-pub(super) static ONNX: &[u8] = include_bytes!("../../models/u2netp-split.onnx");
+/// The model as published (rembg's `u2netp.onnx`): what tract runs (it computes the split model
+/// with about a quarter more CPU, not fusing the sums), and the reference the split one is tested
+/// against.
+#[cfg(any(feature = "tract", test))]
+pub(super) static PUBLISHED: &[u8] = include_bytes!("../../models/u2netp.onnx");
+/// The model with its joins split, what onnxruntime runs.
+#[cfg(feature = "onnxruntime")]
+pub(super) static SPLIT: &[u8] = include_bytes!("../../models/u2netp-split.onnx");
 
 /// The model's fixed input side.
 pub(super) const SIDE: usize = 320;
