@@ -127,12 +127,6 @@ mod tests {
     use super::*;
     use crate::remove::u2netp::PUBLISHED;
 
-    fn saliency(session: &mut Session, input: &[f32]) -> Vec<f32> {
-        let tensor = Tensor::from_array(([1usize, 3, SIDE, SIDE], input.to_vec().into_boxed_slice())).unwrap();
-        let outputs = session.run(ort::inputs![tensor]).unwrap();
-        outputs[0].try_extract_tensor::<f32>().unwrap().1.to_vec()
-    }
-
     /// A photo-like input: smooth shading, a bright object with hard edges, and a little noise.
     fn inputs() -> Vec<Vec<f32>> {
         let mut seed = 0x2545_f491_u32;
@@ -158,11 +152,11 @@ mod tests {
     fn the_split_model_answers_what_the_published_model_answers() {
         crate::remove::before_threads();
         let environment = environment(&library().unwrap()).unwrap();
-        let mut published = session(environment, PUBLISHED).unwrap();
-        let mut split = session(environment, SPLIT).unwrap();
+        let model = |bytes| Onnxruntime { session: Mutex::new(session(environment, bytes).unwrap()), _memory: Release };
+        let (published, split) = (model(PUBLISHED), model(SPLIT));
         assert!(PUBLISHED != SPLIT, "two different files");
         for input in inputs() {
-            let (a, b) = (saliency(&mut published, &input), saliency(&mut split, &input));
+            let (a, b) = (published.saliency(input.clone()).unwrap(), split.saliency(input).unwrap());
             assert_eq!(a.len(), SIDE * SIDE);
             let worst = a.iter().zip(&b).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
             assert!(worst < 1e-4, "saliency differs by up to {worst}");
